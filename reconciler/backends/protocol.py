@@ -1,0 +1,86 @@
+"""The small protocol every backend adapter implements.
+
+A backend is one adapter module exposing a ``BackendAdapter``: its ``traits`` (data the planner reads),
+a ``Reader`` (observe everything the planner needs, with the fewest requests the API allows) and a
+``Writer`` (perform one action). A dry run only ever constructs Readers, so it cannot write.
+Adding a fifth backend means one adapter module, one simulator module and one registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.actions import Action, Verb
+from reconciler.model import BackendSpec, BackendType, DesiredState
+from reconciler.observed import BackendObservation
+from reconciler.secrets import Redactor
+
+
+@dataclass(frozen=True)
+class BackendTraits:
+    """What the planner needs to know about a backend type, as data.
+
+    - ``verbs``: the writes this backend supports.
+    - ``replace_fields``: declared fields whose change cannot be applied in place once the campaign is
+      started (the planner plans a replace, gated by ``--allow-replace``).
+    - ``editable_states``: campaign states in which an in-place edit is accepted.
+    - ``approval_states``: states that need an approve before start.
+    - ``write_only``: what cannot be read back (remembered in the state store).
+    - ``batch_limits``: the largest batch per request, by verb value.
+    - ``creates_campaigns``: false where campaigns are created elsewhere and adopted by id.
+    """
+
+    type: BackendType
+    verbs: frozenset[Verb] = frozenset()
+    replace_fields: frozenset[str] = frozenset()
+    editable_states: frozenset[str] = frozenset()
+    approval_states: frozenset[str] = frozenset()
+    write_only: frozenset[str] = frozenset()
+    batch_limits: Mapping[str, int] = field(default_factory=dict)
+    creates_campaigns: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectContext:
+    """What an adapter needs to connect: the repository root (for ``{file:}`` secrets and package
+    files), the environment (for ``{env:}`` secrets) and the run's redactor."""
+
+    root: Path
+    environ: Mapping[str, str]
+    redactor: Redactor
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Reads one backend. Never writes."""
+
+    async def observe(self, desired: DesiredState) -> BackendObservation:
+        """Everything the planner needs about this backend for ``desired`` (only what it declares)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Performs one action against one backend and returns what it produced (e.g. a new id)."""
+
+    async def apply(self, action: Action) -> Mapping[str, Any]:
+        """Perform ``action`` (all ``Produced`` references already substituted). Raises a
+        ``BackendError`` subclass on failure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendAdapter(Protocol):
+    """The module-level entry point of one adapter (see ``reconciler.backends.registry``)."""
+
+    traits: BackendTraits
+
+    def reader(self, spec: BackendSpec, ctx: ConnectContext) -> Reader: ...
+
+    def writer(self, spec: BackendSpec, ctx: ConnectContext) -> Writer: ...
