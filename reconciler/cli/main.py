@@ -1,0 +1,53 @@
+"""The ``reconcile`` command line: parses arguments and dispatches to one command module.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
+``func`` to a function ``(argparse.Namespace) -> int`` returning the exit code. Expected failures are
+printed as diagnostics by the commands themselves; anything unexpected is caught here and reported in
+one line (with ``--debug`` for the traceback), never as a bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from reconciler.cli import commands
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconcile",
+        description="Converge OTA and SMS campaign backends on the state declared in YAML.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in commands.REGISTERED:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one readable line, never a traceback
+        if args.debug:
+            raise
+        print(f"reconcile: internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The sandbox harness: control endpoints, statistics, faults, clock and persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.sandbox.clock import SimClock
+from reconciler.sandbox.harness import SandboxApp, SandboxServer
+from reconciler.sandbox.testing import running_simulator
+from tests.sandbox.echo import CountingSimulator
+
+
+@pytest.fixture
+def sim() -> CountingSimulator:
+    return CountingSimulator()
+
+
+@pytest.fixture
+def client(sim: CountingSimulator) -> Iterator[httpx.Client]:
+    with running_simulator(sim, clock=SimClock()) as server:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            yield http
+
+
+def test_stats_count_requests_by_route_template(client: httpx.Client) -> None:
+    client.get("/api/things/1")
+    client.get("/api/things/2")
+    client.post("/api/things/3")
+    stats = client.get("/_sandbox/stats").json()
+    assert stats == {"total": 3, "requests": {"GET /api/things/{thing_id}": 2, "POST /api/things/{thing_id}": 1}}
+
+
+def test_control_requests_are_not_counted(client: httpx.Client) -> None:
+    client.get("/_sandbox/state")
+    assert client.get("/_sandbox/stats").json()["total"] == 0
+
+
+def test_injected_503_is_answered_before_the_effect_with_retry_after(
+    client: httpx.Client, sim: CountingSimulator
+) -> None:
+    client.post("/_sandbox/faults", json={"error_rate": 1, "retry_after_s": 2})
+    reply = client.post("/api/things/1")
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "2"
+    assert sim.effects == 0
+
+
+def test_injected_429_carries_retry_after(client: httpx.Client) -> None:
+    client.post("/_sandbox/faults", json={"error_rate": 1, "error_status": 429})
+    reply = client.get("/api/things/1")
+    assert (reply.status_code, reply.headers["Retry-After"]) == (429, "1")
+
+
+def test_dropped_connection_happens_after_the_effect(client: httpx.Client, sim: CountingSimulator) -> None:
+    client.post("/_sandbox/faults", json={"drop_rate": 1})
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/api/things/1")
+    assert sim.effects == 1
+
+
+def test_malformed_reply_is_a_truncated_body_after_the_effect(
+    client: httpx.Client, sim: CountingSimulator
+) -> None:
+    client.post("/_sandbox/faults", json={"malformed_rate": 1})
+    reply = client.post("/api/things/1")
+    with pytest.raises(ValueError):
+        reply.json()
+    assert sim.effects == 1
+
+
+def test_timeout_leaves_the_client_waiting(client: httpx.Client, sim: CountingSimulator) -> None:
+    client.post("/_sandbox/faults", json={"timeout_rate": 1, "timeout_s": 2})
+    with pytest.raises(httpx.ReadTimeout):
+        client.post("/api/things/1", timeout=0.3)
+    assert sim.effects == 1
+
+
+def test_faults_are_repeatable_with_a_seed(client: httpx.Client) -> None:
+    def statuses() -> list[int]:
+        client.post("/_sandbox/faults", json={"error_rate": 0.5, "seed": 42})
+        return [client.get("/api/things/1").status_code for _ in range(20)]
+
+    first = statuses()
+    assert first == statuses()
+    assert {200, 503} == set(first)
+
+
+def test_unknown_fault_setting_is_refused(client: httpx.Client) -> None:
+    reply = client.post("/_sandbox/faults", json={"eror_rate": 1})
+    assert reply.status_code == 400
+    assert "eror_rate" in reply.json()["message"]
+
+
+def test_rate_above_one_is_refused(client: httpx.Client) -> None:
+    assert client.post("/_sandbox/faults", json={"drop_rate": 2}).status_code == 400
+
+
+def test_clock_advance_moves_simulated_time_and_the_simulator(
+    client: httpx.Client, sim: CountingSimulator
+) -> None:
+    before = client.get("/_sandbox/clock").json()["now"]
+    after = client.post("/_sandbox/clock", json={"advance_s": 3600}).json()["now"]
+    assert after - before >= 3600
+    assert sim.advanced_to == after
+
+
+def test_clock_refuses_to_go_backwards(client: httpx.Client) -> None:
+    assert client.post("/_sandbox/clock", json={"advance_s": -5}).status_code == 400
+
+
+def test_reset_clears_state_stats_and_faults(client: httpx.Client, sim: CountingSimulator) -> None:
+    client.post("/api/things/1")
+    client.post("/_sandbox/faults", json={"error_rate": 1})
+    client.post("/_sandbox/reset")
+    assert sim.effects == 0
+    assert client.get("/_sandbox/stats").json()["total"] == 0
+    assert client.get("/api/things/1").status_code == 200
+
+
+def test_state_dump_is_the_simulator_snapshot(client: httpx.Client) -> None:
+    client.post("/api/things/1")
+    assert client.get("/_sandbox/state").json() == {"effects": 1}
+
+
+def test_state_file_survives_a_restart(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox.json"
+    first = CountingSimulator()
+    server = SandboxServer(SandboxApp(first, clock=SimClock(), state_file=state_file)).start_in_thread()
+    httpx.post(f"{server.url}/api/things/1")
+    httpx.post(f"{server.url}/_sandbox/clock", json={"advance_s": 60})
+    server.stop()
+    second = CountingSimulator()
+    clock = SimClock()
+    server = SandboxServer(SandboxApp(second, clock=clock, state_file=state_file)).start_in_thread()
+    try:
+        assert second.effects == 1
+        assert clock.offset >= 60
+    finally:
+        server.stop()
