@@ -8,8 +8,9 @@ Adding a fifth backend means one adapter module, one simulator module and one re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,3 +85,64 @@ class BackendAdapter(Protocol):
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> Reader: ...
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> Writer: ...
+
+
+class SmsBackendAdapter(BackendAdapter, Protocol):
+    """An adapter of a backend that sends SMS also builds the sender the send-ledger engine uses."""
+
+    def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> "SmsSender": ...
+
+
+# --- SMS sending (used by the send-ledger engine, never by the planner) -------------------------
+
+
+class SmsFate(StrEnum):
+    """What a backend says (or the transport proves) became of one message."""
+
+    ACCEPTED = "accepted"  # taken by the backend (queued or sent)
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"  # refused or failed for good
+    UNKNOWN = "unknown"  # the request may have taken effect; no reply
+    NOT_SENT = "not-sent"  # provably never reached the backend (may be sent again)
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    """One message: ``key`` is the ledger row id (the idempotency key), ``params`` fill ``#param#``."""
+
+    key: int
+    number: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SmsReceipt:
+    """The fate of one message after a send or a query; ``remote_id`` is the backend's id or task."""
+
+    key: int
+    fate: SmsFate
+    remote_id: str = ""
+    reason: str = ""
+
+
+@runtime_checkable
+class SmsSender(Protocol):
+    """Sends SMS for the engine. ``max_batch`` messages per request; ``in_flight`` requests at once
+    (each in-flight message of a backend that cannot be queried becomes ``unknown`` after a crash, so
+    such backends keep it at 1); ``can_query`` says whether ``query`` can resolve a key."""
+
+    max_batch: int
+    in_flight: int
+    can_query: bool
+
+    async def send(self, text: str, batch: Sequence[OutgoingSms], *, sender: str | None, carrier: str | None,
+                   ports: tuple[int, ...], encoding: str | None, reports: bool) -> list[SmsReceipt]: ...
+
+    async def query(self, keys: Sequence[int]) -> list[SmsReceipt]:
+        """Fates of ``keys`` the backend knows; a key it does not know is absent from the result."""
+        ...
+
+    async def stop_tasks(self, task_ids: Sequence[str]) -> None: ...
+
+    async def aclose(self) -> None: ...

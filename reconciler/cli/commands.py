@@ -1,10 +1,13 @@
-"""The list of command modules ``reconcile`` offers (only commands that work are listed)."""
+"""The command modules ``reconcile`` offers (only commands that work are listed)."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
+from typing import Any
 
-Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+from reconciler.cli import apply, demo, sandbox, status, validate
 
-REGISTERED: list[Register] = []
+Register = Callable[[Any], None]
+
+REGISTERED: list[Register] = [apply.register, validate.register, status.register, sandbox.register,
+                              demo.register]

@@ -1,9 +1,10 @@
 """The ``reconcile`` command line: parses arguments and dispatches to one command module.
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
-``func`` to a function ``(argparse.Namespace) -> int`` returning the exit code. Expected failures are
-printed as diagnostics by the commands themselves; anything unexpected is caught here and reported in
-one line (with ``--debug`` for the traceback), never as a bare traceback.
+``func`` to a function ``(argparse.Namespace) -> int`` returning the exit code. ``reconcile [PATH...]``
+without a command name means ``reconcile apply [PATH...]`` (the documented short form). Expected
+failures are printed as diagnostics by the commands; anything unexpected is caught here and reported
+in one line (``--debug`` shows the traceback), never as a bare traceback.
 """
 
 from __future__ import annotations
@@ -18,21 +19,33 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser = argparse.ArgumentParser(
         prog="reconcile",
-        description="Converge OTA and SMS campaign backends on the state declared in YAML.",
+        description="Converge OTA and SMS campaign backends on the state declared in YAML. "
+                    "`reconcile [PATH...]` applies; `reconcile --dry-run [PATH...]` only shows the plan.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.REGISTERED:
         register(subparsers)
-    return parser
+    return parser, set(subparsers.choices)
+
+
+def with_default_command(argv: list[str], names: set[str]) -> list[str]:
+    """Insert ``apply`` unless the first positional argument names a command (or help is asked for)."""
+    if argv and set(argv) <= {"-h", "--help"}:
+        return argv
+    head = argv[:1] if argv[:1] == ["--debug"] else []
+    rest = argv[len(head):]
+    first = next((token for token in rest if not token.startswith("-")), None)
+    return argv if first in names else [*head, "apply", *rest]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, names = build_parser()
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(with_default_command(raw, names))
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_OK

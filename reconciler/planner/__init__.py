@@ -1,0 +1,6 @@
+"""Pure planning: ``plan(PlanInput) -> Plan``. No I/O, no clock, no logging."""
+
+from reconciler.planner.core import plan
+from reconciler.planner.plan import Noop, Plan, PlanInput, PlanOptions, PruneMode
+
+__all__ = ["Noop", "Plan", "PlanInput", "PlanOptions", "PruneMode", "plan"]

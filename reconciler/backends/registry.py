@@ -1,0 +1,22 @@
+"""Which adapter serves which ``Backend.spec.type``. Adding a backend adds one line here."""
+
+from __future__ import annotations
+
+import importlib
+
+from reconciler.backends.protocol import BackendAdapter
+from reconciler.model import BackendType
+
+ADAPTER_MODULES: dict[BackendType, str] = {
+    BackendType.YATEOTA: "reconciler.backends.yateota",
+    BackendType.IOT_CAMPAIGNS: "reconciler.backends.iot_campaigns",
+    BackendType.OGANGI: "reconciler.backends.ogangi",
+    BackendType.SMS_GATEWAY: "reconciler.backends.sms_gateway",
+}
+
+
+def adapter_for(backend_type: BackendType) -> BackendAdapter:
+    """The adapter of ``backend_type`` (imported on first use, so a dry run loads only what it needs)."""
+    module = importlib.import_module(ADAPTER_MODULES[backend_type])
+    adapter: BackendAdapter = module.ADAPTER
+    return adapter

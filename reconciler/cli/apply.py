@@ -1,0 +1,118 @@
+"""``reconcile [PATH...]`` (apply) and ``reconcile --dry-run [PATH...]`` (plan only).
+
+Exit codes (a contract): apply 0 converged, 1 error or any failed action; dry run 0 (no changes, or
+changes without ``--detailed-exitcode``), 2 changes pending with ``--detailed-exitcode``, 1 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli.progress import progress_for
+from reconciler.cli.render import render_diagnostics, render_json, render_markdown, render_report, render_text
+from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
+from reconciler.planner import PlanOptions, PruneMode
+from reconciler.secrets import Redactor
+from reconciler.state.store import DEFAULT_STATE_URL
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """PATH, --root and --state, shared by apply, status and watch."""
+    parser.add_argument("paths", nargs="*", metavar="PATH", type=Path,
+                        help="YAML files or folders (default: campaigns.d/)")
+    parser.add_argument("--root", type=Path, help="repository root that file paths must stay inside "
+                                                  "(default: the git work tree of the first PATH)")
+    parser.add_argument("--state", default=DEFAULT_STATE_URL, metavar="URL",
+                        help=f"state store (default: {DEFAULT_STATE_URL})")
+    parser.add_argument("--no-state", action="store_true",
+                        help="use no state store (write-only values are then unknown and re-applied)")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "apply", help="apply the declared state (the default command: `reconcile [PATH...]`)",
+        description="Plan, then issue the calls that converge the backends on the declared state. "
+                    "`reconcile [PATH...]` is the same as `reconcile apply [PATH...]`.")
+    add_common_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+    parser.add_argument("--output", choices=("text", "json", "markdown"), default="text",
+                        help="plan format (markdown is for pull-request comments)")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="with --dry-run: exit 0 no changes, 2 changes pending, 1 error")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="save the plan as JSON (for --plan FILE)")
+    parser.add_argument("--plan", type=Path, metavar="FILE",
+                        help="apply exactly this saved plan; refuse it if the world has changed since")
+    parser.add_argument("--prune", nargs="?", const="stop", choices=("stop", "delete"), default=None,
+                        help="act on what was removed from git: `--prune` stops it, `--prune=delete` deletes it")
+    parser.add_argument("--allow-replace", action="store_true",
+                        help="allow replacing a started campaign whose change the backend refuses in place")
+    parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
+    parser.set_defaults(func=run)
+
+
+def request_from(args: argparse.Namespace, *, dry_run: bool) -> PassRequest:
+    paths = list(args.paths) or [Path("campaigns.d")]
+    saved = None
+    if getattr(args, "plan", None) is not None:
+        saved = json.loads(args.plan.read_text(encoding="utf-8"))["actions"]
+    prune = PruneMode(args.prune) if getattr(args, "prune", None) else PruneMode.OFF
+    options = PlanOptions(prune=prune, allow_replace=getattr(args, "allow_replace", False))
+    state = None if args.no_state else args.state
+    return PassRequest(paths, args.root, state, options, dry_run, saved)
+
+
+def run(args: argparse.Namespace) -> int:
+    dry_run = bool(args.dry_run)
+    if args.plan is not None and dry_run:
+        print("reconcile: --plan applies a saved plan; it cannot be combined with --dry-run", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        request = request_from(args, dry_run=dry_run)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"reconcile: cannot read saved plan {args.plan}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    redactor = Redactor()
+    with progress_for(enabled=not dry_run and args.output == "text") as progress:
+        result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
+                                      redactor=redactor, progress=progress))
+    return report(result, args, redactor, dry_run=dry_run)
+
+
+def report(result: PassResult, args: argparse.Namespace, redactor: Redactor, *, dry_run: bool) -> int:
+    if result.plan is None:
+        print(redactor.scrub(render_diagnostics(result.diagnostics)), file=sys.stderr)
+        print(f"{sum(1 for _ in result.diagnostics)} problem(s); nothing was planned or changed.", file=sys.stderr)
+        return EXIT_ERROR
+    plan = result.plan
+    paths = [str(p) for p in (args.paths or [Path("campaigns.d")])]
+    if args.out is not None:
+        args.out.write_text(redactor.scrub(render_json(plan, paths=paths)), encoding="utf-8")
+    colour = sys.stdout.isatty() and not args.no_color and "NO_COLOR" not in os.environ
+    rendered = {
+        "json": lambda: render_json(plan, paths=paths),
+        "markdown": lambda: render_markdown(plan),
+        "text": lambda: render_text(plan, colour=colour),
+    }[args.output]()
+    print(redactor.scrub(rendered))
+    if result.stale:
+        print(f"reconcile: {result.stale}", file=sys.stderr)
+        return EXIT_ERROR
+    if plan.has_errors:
+        print("The plan has errors: nothing was changed.", file=sys.stderr)
+        return EXIT_ERROR
+    if result.report is not None:
+        print(redactor.scrub(render_report(result.report)), file=sys.stderr if args.output != "text" else sys.stdout)
+    if not result.ok:
+        return EXIT_ERROR
+    if dry_run and args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK

@@ -1,0 +1,74 @@
+"""``reconcile sandbox``: the four simulators on loopback until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from reconciler.sandbox.faults import FaultSettings
+from reconciler.sandbox.run import DEFAULT_PORT_BASE, RunningSandbox, SandboxOptions, running_sandbox
+
+BANNER = """\
+campaign-reconciler sandbox (simulated backends; nothing leaves this machine)
+  YateOTA         {yateota}/api.php     secret: sandbox-secret (header X-Authentication)
+  IoT campaigns   {iot-campaigns}/api   user admin / admin (all permissions)
+  Ogangi          {ogangi}/rest/api     instance 7, public key sandbox-public, private key sandbox-private
+  SMS gateway     {sms-gateway}/api   admin / admin (Digest or Basic; self-signed, CA: {ca})
+Control: GET /_sandbox/stats, /_sandbox/state; POST /_sandbox/faults, /_sandbox/clock, /_sandbox/reset
+Press Ctrl-C to stop."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sandbox", help="run the four backend simulators on loopback",
+        description="Run simulators of YateOTA, the IoT campaign manager, Ogangi and the SMS gateway on "
+                    "ports BASE+1..BASE+4 (default 8701-8704) until stopped.")
+    parser.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, metavar="N",
+                        help="listen on N+1..N+4 (default %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with an error")
+    parser.add_argument("--error-status", type=int, default=503, help="status of injected errors (429, 503, ...)")
+    parser.add_argument("--timeout-rate", type=float, default=0.0, help="share of replies held back (timeouts)")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped mid-reply")
+    parser.add_argument("--malformed-rate", type=float, default=0.0, help="share of replies with a broken body")
+    parser.add_argument("--seed", type=int, default=None, help="seed for faults and lifecycles (repeatable runs)")
+    parser.add_argument("--gateways", type=int, default=10_000, help="enrolled IoT gateways (default %(default)s)")
+    parser.add_argument("--approval-required", action="store_true",
+                        help="IoT organisation setting: new campaigns need approval before start")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="persist simulator state to FILE.<backend>.json and load it at start")
+    parser.add_argument("--tls-dir", type=Path, help="write the SMS gateway's CA and certificate here")
+    parser.set_defaults(func=run)
+
+
+def options_from(args: argparse.Namespace) -> SandboxOptions:
+    faults = FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate, error_status=args.error_status,
+                           timeout_rate=args.timeout_rate, drop_rate=args.drop_rate,
+                           malformed_rate=args.malformed_rate, seed=args.seed)
+    return SandboxOptions(host=args.host, port_base=args.port_base, faults=faults, state_file=args.state,
+                          seed=args.seed, gateway_count=args.gateways, approval_required=args.approval_required)
+
+
+def banner(sandbox: RunningSandbox) -> str:
+    urls = {name: server.url for name, server in sandbox.servers.items()}
+    return BANNER.format(**urls, ca=sandbox.tls.ca_file)
+
+
+def run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with running_sandbox(options_from(args), tls_dir=args.tls_dir) as sandbox:
+            print(banner(sandbox), flush=True)
+            stop.wait()
+            print("stopping the sandbox", file=sys.stderr)
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"reconcile sandbox: {exc} (is another sandbox running? try --port-base)", file=sys.stderr)
+        return 1
+    return 0

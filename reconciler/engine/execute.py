@@ -1,0 +1,165 @@
+"""The executor: performs a plan's actions in dependency order, as concurrently as the dependencies and
+each backend's limits allow, and turns every failure into an ``Outcome``.
+
+- an action starts when all it depends on succeeded; if one did not, it is skipped (and says why);
+- a failure affects only its dependents; unrelated actions go on;
+- ``Produced`` references (e.g. the id of a campaign created earlier in the plan) are filled in first;
+- what must be remembered (inventory, last-applied write-only values, attempts) is recorded in the
+  state store as outcomes arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from reconciler.actions import Action, Produced, Verb
+from reconciler.backends.protocol import Writer
+from reconciler.errors import ReconcilerError, UnknownOutcomeError
+from reconciler.model import ResourceKey
+from reconciler.planner import memory
+from reconciler.planner.plan import Plan
+from reconciler.secrets import Redactor
+from reconciler.state.store import InventoryEntry, StateStore
+
+log = structlog.get_logger("reconciler.engine")
+APPLIED_FLUSH_EVERY = 500
+
+
+class OutcomeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the request may have taken effect; the next pass observes and decides
+    SKIPPED = "skipped"  # a dependency did not succeed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    status: OutcomeStatus
+    message: str = ""
+    produced: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> ResourceKey:
+        return self.action.key
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is OutcomeStatus.SUCCEEDED for o in self.outcomes)
+
+    def by_status(self, status: OutcomeStatus) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status is status]
+
+
+ProgressSink = Callable[[Outcome], None]
+
+
+class Executor:
+    """Runs one plan. Create a new one per plan."""
+
+    def __init__(self, *, writers: Mapping[str, Writer], store: StateStore | None, redactor: Redactor,
+                 progress: ProgressSink | None = None,
+                 performers: Mapping[Verb, Callable[[Action], Awaitable[Mapping[str, Any]]]] | None = None) -> None:
+        self._writers = writers
+        self._performers = dict(performers or {})
+        self._store = store
+        self._redactor = redactor
+        self._progress = progress
+        self._done: dict[str, asyncio.Event] = {}
+        self._outcomes: dict[str, Outcome] = {}
+        self._applied: list[tuple[str, str, str, str]] = []
+
+    async def run(self, plan: Plan) -> ExecutionReport:
+        started = time.monotonic()
+        self._done = {a.id: asyncio.Event() for a in plan.actions}
+        await asyncio.gather(*(self._run_one(a) for a in plan.actions))
+        self._flush_applied()
+        ordered = tuple(self._outcomes[a.id] for a in plan.actions)
+        return ExecutionReport(ordered, time.monotonic() - started)
+
+    async def _run_one(self, action: Action) -> None:
+        for dep in action.depends_on:
+            await self._done[dep].wait()
+        blocked = [d for d in action.depends_on if self._outcomes[d].status is not OutcomeStatus.SUCCEEDED]
+        if blocked:
+            outcome = Outcome(action, OutcomeStatus.SKIPPED, f"skipped: {blocked[0]} did not succeed")
+        else:
+            outcome = await self._apply(action)
+        self._outcomes[action.id] = outcome
+        self._done[action.id].set()
+        if self._progress is not None:
+            self._progress(outcome)
+
+    async def _apply(self, planned: Action) -> Outcome:
+        action = self._resolve(planned)
+        started = time.monotonic()
+        if action.verb is Verb.RETRY_PARTICIPANT and self._store is not None:
+            self._store.add_attempt(action.backend, memory.participant_key(
+                int(action.params["campaign_id"]), int(action.params["participant_id"])))
+        perform = self._performers.get(action.verb) or self._writers[action.backend].apply
+        try:
+            produced = await perform(action)
+        except UnknownOutcomeError as exc:
+            return self._finish(action, OutcomeStatus.UNKNOWN, str(exc), started)
+        except ReconcilerError as exc:  # backend refusals, store failures: reported per action
+            return self._finish(action, OutcomeStatus.FAILED, str(exc), started)
+        self._record(action, produced)
+        return Outcome(action, OutcomeStatus.SUCCEEDED, "", dict(produced), time.monotonic() - started)
+
+    def _finish(self, action: Action, status: OutcomeStatus, message: str, started: float) -> Outcome:
+        message = self._redactor.scrub(message)
+        log.warning("action.failed", verb=action.verb.value, key=str(action.key), outcome=status.value, error=message)
+        return Outcome(action, status, message, {}, time.monotonic() - started)
+
+    def _resolve(self, action: Action) -> Action:
+        def value(v: Any) -> Any:
+            if isinstance(v, Produced):
+                return self._outcomes[v.action_id].produced[v.field]
+            if isinstance(v, list):
+                return [value(item) for item in v]
+            return v
+
+        params = {k: value(v) for k, v in action.params.items()}
+        return Action(action.id, action.verb, action.key, action.backend, params, action.depends_on,
+                      action.reason, action.destructive)
+
+    def _record(self, action: Action, produced: Mapping[str, Any]) -> None:
+        store = self._store
+        if store is None:
+            return
+        if action.verb is Verb.CREATE_CAMPAIGN:
+            store.record_created(InventoryEntry(action.backend, "campaign", action.params["name"],
+                                                str(produced["campaign_id"])))
+        elif action.verb is Verb.UPLOAD_PACKAGE:
+            store.record_created(InventoryEntry(action.backend, "package", action.params["name"],
+                                                str(produced["package_id"])))
+        elif action.verb is Verb.DELETE_CAMPAIGN:
+            store.forget(action.backend, "campaign", str(action.params["campaign_id"]))
+        elif action.verb is Verb.DELETE_PACKAGE:
+            store.forget(action.backend, "package", str(action.params["package_id"]))
+        elif action.verb is Verb.REMOVE_GATEWAYS:
+            for gateway in action.params["gateway_ids"]:
+                store.forget_applied(action.backend, memory.SCHEDULE, f"{action.params['campaign_id']}/{gateway}/")
+        for scope, key, value in memory.records_for(action, produced):
+            self._applied.append((action.backend, scope, key, value))
+        if len(self._applied) >= APPLIED_FLUSH_EVERY:
+            self._flush_applied()
+
+    def _flush_applied(self) -> None:
+        if self._store is not None and self._applied:
+            self._store.record_applied(self._applied)
+        self._applied = []

@@ -1,0 +1,165 @@
+"""One reconcile pass: load -> validate -> connect -> observe -> plan -> (apply -> record).
+
+The CLI and the daemon both call ``run_pass``; it never raises for expected failures: bad input,
+unresolvable secrets, unreadable backends and failed actions all come back inside ``PassResult``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.actions import Verb
+from reconciler.backends.protocol import ConnectContext, SmsSender
+from reconciler.backends.registry import adapter_for
+from reconciler.diagnostics import Diagnostic, has_errors
+from reconciler.engine.connect import connect
+from reconciler.engine.execute import ExecutionReport, Executor, ProgressSink
+from reconciler.engine.observe import observe_all
+from reconciler.errors import PermanentBackendError
+from reconciler.engine.sms_dispatch import SmsDispatcher
+from reconciler.engine.sms_outlook import sms_outlooks
+from reconciler.load import load_desired_state
+from reconciler.model import DesiredState
+from reconciler.observed import ObservedState
+from reconciler.planner import Plan, PlanInput, PlanOptions, plan
+from reconciler.planner.serialize import action_json
+from reconciler.secrets import Redactor
+from reconciler.state.ledger import SendLedger
+from reconciler.state.store import SqliteStateStore, StateStore, StoreView, open_state_store
+
+
+@dataclass(frozen=True)
+class PassRequest:
+    paths: Sequence[Path]
+    root: Path | None = None
+    state_url: str | None = None  # None: no store at all
+    options: PlanOptions = PlanOptions()
+    dry_run: bool = True
+    saved_actions: Sequence[Mapping[str, Any]] | None = None  # --plan FILE: apply exactly these
+
+
+@dataclass(frozen=True)
+class PassResult:
+    diagnostics: tuple[Diagnostic, ...] = ()
+    desired: DesiredState | None = None
+    observed: ObservedState | None = None
+    plan: Plan | None = None
+    report: ExecutionReport | None = None
+    stale: str = ""  # why a saved plan was refused
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        if has_errors(self.diagnostics) or self.stale or self.plan is None:
+            return False
+        if self.plan.has_errors or self.plan.unreadable:
+            return False
+        return self.report is None or self.report.ok
+
+
+def open_store_for(request: PassRequest, base_dir: Path) -> StateStore | None:
+    """The store, or None: a dry run never creates a store that does not exist yet."""
+    if request.state_url is None:
+        return None
+    if request.dry_run:
+        url = request.state_url
+        path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else Path(url)
+        path = path if path.is_absolute() else base_dir / path
+        if not path.exists():
+            return None
+    return open_state_store(request.state_url, base_dir=base_dir)
+
+
+async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
+                   base_dir: Path = Path("."), progress: ProgressSink | None = None) -> PassResult:
+    loaded = load_desired_state(list(request.paths), root=request.root)
+    if loaded.desired is None:
+        return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
+    desired = loaded.desired
+    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor)
+    conns = connect(desired, ctx, with_writers=not request.dry_run)
+    if conns.diagnostics:
+        await conns.aclose()
+        return PassResult(diagnostics=tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired=desired,
+                          files=tuple(loaded.files))
+    store = open_store_for(request, base_dir)
+    ledger = SendLedger(store.path) if isinstance(store, SqliteStateStore) else None
+    senders: dict[str, SmsSender] = {}
+    try:
+        view = store.view() if store is not None else StoreView(available=False)
+        observed = await observe_all(conns.readers, desired, redactor=redactor)
+        outlooks = sms_outlooks(desired, ledger)
+        decided = plan(PlanInput(desired, observed, conns.traits, view, now, request.options, outlooks))
+        base = PassResult(tuple(loaded.diagnostics), desired, observed, decided, files=tuple(loaded.files))
+        if request.dry_run or decided.has_errors:
+            return base
+        if request.saved_actions is not None:
+            stale = compare_saved(request.saved_actions, decided)
+            if stale:
+                return PassResult(base.diagnostics, desired, observed, decided, stale=stale, files=base.files)
+        performers: dict[Verb, Any] = {}
+        if ledger is None:
+            performers[Verb.SEND_SMS] = _no_ledger
+        elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
+            senders = sms_senders(desired, ctx, {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS})
+            performers[Verb.SEND_SMS] = SmsDispatcher(desired=desired, senders=senders, ledger=ledger,
+                                                      now=lambda: datetime.now(now.tzinfo))
+        executor = Executor(writers=conns.writers, store=store, redactor=redactor, progress=progress,
+                            performers=performers)
+        report = await executor.run(decided)
+        return PassResult(base.diagnostics, desired, observed, decided, report, files=base.files)
+    finally:
+        for sender in senders.values():
+            await sender.aclose()
+        await conns.aclose()
+        if ledger is not None:
+            ledger.close()
+        if store is not None:
+            store.close()
+
+
+async def _no_ledger(action: Any) -> Mapping[str, Any]:
+    raise PermanentBackendError("SMS are only sent through the send ledger: run with a state store (--state URL)",
+                                backend=action.backend, operation="send-sms")
+
+
+def sms_senders(desired: DesiredState, ctx: ConnectContext, backends: set[str]) -> dict[str, SmsSender]:
+    """One sender per SMS backend that has something to send (built only when applying)."""
+    senders: dict[str, SmsSender] = {}
+    for name in sorted(backends):
+        adapter = adapter_for(desired.backends[name].type)
+        senders[name] = adapter.sms_sender(desired.backends[name], ctx)  # type: ignore[attr-defined]
+    return senders
+
+
+def compare_saved(saved: Sequence[Mapping[str, Any]], current: Plan) -> str:
+    """Why a saved plan no longer fits the world ('' if it still does): a plan is applied exactly or not at all."""
+    now = [action_json(a) for a in current.actions]
+    if json.dumps(list(saved), sort_keys=True) == json.dumps(now, sort_keys=True):
+        return ""
+    saved_ids = {a.get("id") for a in saved}
+    now_ids = {a["id"] for a in now}
+    return (f"the saved plan is stale: {len(saved_ids - now_ids)} of its actions are no longer needed and "
+            f"{len(now_ids - saved_ids)} new ones are; run `reconcile --dry-run --out FILE` again")
+
+
+async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ: Mapping[str, str],
+                           redactor: Redactor) -> PassResult:
+    """Load and observe without planning: what ``reconcile status`` shows."""
+    loaded = load_desired_state(list(paths), root=root)
+    if loaded.desired is None:
+        return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
+    ctx = ConnectContext(root=Path(loaded.desired.root), environ=environ, redactor=redactor)
+    conns = connect(loaded.desired, ctx, with_writers=False)
+    try:
+        if conns.diagnostics:
+            return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), loaded.desired)
+        observed = await observe_all(conns.readers, loaded.desired, redactor=redactor)
+        return PassResult(tuple(loaded.diagnostics), loaded.desired, observed, files=tuple(loaded.files))
+    finally:
+        await conns.aclose()

@@ -1,0 +1,200 @@
+"""Sending one SMS campaign through the send ledger, exactly once.
+
+Order of work in a pass (each step durable before the next):
+1. resolve ``dispatching`` rows left by a crash or a lost reply: ask the backend by key where it can be
+   asked (found -> accepted/failed, absent -> forgotten so the recipient is sent again); where it cannot,
+   they become ``unknown`` and are resent only with ``onUnknownOutcome: resend``;
+2. if the campaign is active and inside its sending window, stream the recipients (never loaded whole),
+   skip those the ledger knows, commit a batch as ``dispatching``, send it at the campaign's rate, settle;
+3. poll delivery results for accepted messages where the backend can be asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+
+import structlog
+
+from reconciler.backends.http import RequestRateLimiter
+from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt, SmsSender
+from reconciler.load.recipients import iter_recipients
+from reconciler.model import DesiredState, Recipient, SmsCampaignSpec, SmsRunState, UnknownOutcomePolicy
+from reconciler.planner.timing import sending_hold
+from reconciler.state.ledger import NewSend, SendLedger, SendState
+
+log = structlog.get_logger("reconciler.engine.sms")
+FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.DELIVERED: SendState.DELIVERED,
+                 SmsFate.UNDELIVERED: SendState.UNDELIVERED, SmsFate.FAILED: SendState.FAILED,
+                 SmsFate.UNKNOWN: SendState.UNKNOWN}
+RESEND_ROUNDS = 3
+QUERY_CHUNK = 500  # keys per sender.query call (the sender splits further to the API's limit)
+
+
+@dataclass
+class SmsRunReport:
+    sent: int = 0
+    accepted: int = 0
+    failed: int = 0
+    unknown: int = 0
+    recovered: int = 0
+    held: str = ""  # why sending stopped early (quiet hours, paused, backend refusing)
+    errors: list[str] = field(default_factory=list)
+
+
+def content_hash(text: str, recipient: Recipient) -> str:
+    """What was (or will be) sent to one recipient, so a text change is visible per row."""
+    return hashlib.sha256("\x1f".join((text, recipient.number, *recipient.params)).encode()).hexdigest()[:16]
+
+
+def recipients_of(spec: SmsCampaignSpec, root: Path) -> Iterator[Recipient]:
+    if spec.recipients.file is not None:
+        path = Path(spec.recipients.file)
+        yield from (r for _, r in iter_recipients(path if path.is_absolute() else root / path))
+    else:
+        yield from spec.recipients.inline
+
+
+def chunked(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class SmsCampaignRun:
+    """One campaign on one backend for one pass."""
+
+    def __init__(self, *, spec: SmsCampaignSpec, desired: DesiredState, sender: SmsSender, ledger: SendLedger,
+                 ports: tuple[int, ...], now: Callable[[], datetime],
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.spec = spec
+        self.desired = desired
+        self.sender = sender
+        self.ledger = ledger
+        self.ports = ports
+        self.now = now
+        self.rate = RequestRateLimiter(spec.rate_per_second, sleep=sleep)
+        self.report = SmsRunReport()
+
+    @property
+    def backend(self) -> str:
+        return self.spec.backend
+
+    async def run(self) -> SmsRunReport:
+        await self.resolve_dispatching()
+        if self.spec.state is SmsRunState.ACTIVE:
+            for _ in range(RESEND_ROUNDS):  # lost replies resolved as "never arrived" are sent again
+                await self.send_pending()
+                if self.report.held or not self.ledger.rows(self.backend, self.spec.name, [SendState.DISPATCHING]):
+                    break
+                await self.resolve_dispatching()
+        else:
+            self.report.held = f"campaign is {self.spec.state.value}"
+        if self.spec.state is SmsRunState.STOPPED:
+            await self.stop_queued()
+        await self.poll_delivery()
+        return self.report
+
+    async def resolve_dispatching(self) -> None:
+        rows = self.ledger.rows(self.backend, self.spec.name, [SendState.DISPATCHING])
+        if not rows:
+            return
+        if not self.sender.can_query:
+            self.ledger.settle((r.key, SendState.UNKNOWN, "", "no reply before a crash or timeout") for r in rows)
+            self.report.unknown += len(rows)
+            return
+        known = {receipt.key: receipt for receipt in await self._query([r.key for r in rows])}
+        self.ledger.settle(self._settlement(known[r.key]) for r in rows if r.key in known)
+        self.ledger.forget(r.key for r in rows if r.key not in known)
+        self.report.recovered += len(rows)
+        log.info("sms.recovered", campaign=self.spec.name, found=len(known), resend=len(rows) - len(known))
+
+    async def send_pending(self) -> None:
+        batch_size = self.sender.max_batch * self.sender.in_flight
+        root = Path(self.desired.root)
+        for chunk in chunked(recipients_of(self.spec, root), max(batch_size, 64)):
+            held, _ = sending_hold(self.desired, self.spec.name, self.now())
+            if held:
+                self.report.held = held
+                return
+            fresh = self._fresh(chunk)
+            for start in range(0, len(fresh), batch_size):
+                if not await self._dispatch(fresh[start:start + batch_size]):
+                    return
+
+    def _fresh(self, chunk: list[Recipient]) -> list[Recipient]:
+        """Recipients without a ledger row (unknown ones only when the campaign says to resend them)."""
+        known = self.ledger.known(self.backend, self.spec.name, [r.number for r in chunk])
+        if self.spec.on_unknown_outcome is UnknownOutcomePolicy.RESEND and known:
+            unknown = {r.recipient for r in self.ledger.rows(self.backend, self.spec.name, [SendState.UNKNOWN])
+                       if r.recipient in known}
+            self.ledger.forget_unknown(self.backend, self.spec.name, unknown)
+            known -= unknown
+        seen: set[str] = set()
+        fresh = []
+        for recipient in chunk:
+            if recipient.number not in known and recipient.number not in seen:
+                seen.add(recipient.number)
+                fresh.append(recipient)
+        return fresh
+
+    async def _dispatch(self, recipients: list[Recipient]) -> bool:
+        """Commit, send, settle one group; False when the backend refuses everything (stop for now)."""
+        sends = [NewSend(r.number, content_hash(self.spec.text, r)) for r in recipients]
+        rows = self.ledger.begin_dispatch(self.backend, self.spec.name, sends)
+        params = {r.number: r.params for r in recipients}
+        messages = [OutgoingSms(row.key, row.recipient, params[row.recipient]) for row in rows]
+        batches = [messages[i:i + self.sender.max_batch] for i in range(0, len(messages), self.sender.max_batch)]
+        receipts = [r for batch in await asyncio.gather(*(self._send(b) for b in batches)) for r in batch]
+        self._settle(receipts)
+        return any(r.fate is not SmsFate.NOT_SENT for r in receipts) or not receipts
+
+    async def _send(self, batch: list[OutgoingSms]) -> list[SmsReceipt]:
+        for _ in batch:
+            await self.rate.acquire()
+        spec = self.spec
+        return await self.sender.send(spec.text, batch, sender=spec.sender, carrier=spec.carrier, ports=self.ports,
+                                      encoding=spec.encoding, reports=spec.delivery_reports)
+
+    def _settle(self, receipts: list[SmsReceipt]) -> None:
+        self.ledger.settle(self._settlement(r) for r in receipts
+                           if r.fate not in (SmsFate.NOT_SENT, SmsFate.UNKNOWN))
+        not_sent = [r for r in receipts if r.fate is SmsFate.NOT_SENT]
+        self.ledger.forget(r.key for r in not_sent)
+        if not_sent:
+            self.report.held = f"backend refused to take messages: {not_sent[0].reason}"
+        unknown = [r for r in receipts if r.fate is SmsFate.UNKNOWN]
+        if unknown and not self.sender.can_query:
+            self.ledger.settle((r.key, SendState.UNKNOWN, "", r.reason) for r in unknown)
+        self.report.sent += len(receipts) - len(not_sent)
+        self.report.accepted += sum(1 for r in receipts if r.fate is SmsFate.ACCEPTED)
+        self.report.failed += sum(1 for r in receipts if r.fate is SmsFate.FAILED)
+        self.report.unknown += len(unknown)
+
+    def _settlement(self, receipt: SmsReceipt) -> tuple[int, SendState, str, str]:
+        return receipt.key, FATE_TO_STATE.get(receipt.fate, SendState.UNKNOWN), receipt.remote_id, receipt.reason
+
+    async def _query(self, keys: Sequence[int]) -> list[SmsReceipt]:
+        out: list[SmsReceipt] = []
+        for start in range(0, len(keys), QUERY_CHUNK):
+            out += await self.sender.query(keys[start:start + QUERY_CHUNK])
+        return out
+
+    async def poll_delivery(self) -> None:
+        if not self.sender.can_query:
+            return
+        rows = self.ledger.rows(self.backend, self.spec.name, [SendState.ACCEPTED])
+        if rows:
+            found = await self._query([r.key for r in rows])
+            self.ledger.settle(self._settlement(r) for r in found if r.fate is not SmsFate.ACCEPTED)
+
+    async def stop_queued(self) -> None:
+        tasks = sorted({r.remote_id for r in self.ledger.rows(self.backend, self.spec.name, [SendState.ACCEPTED])
+                        if r.remote_id})
+        if tasks:
+            await self.sender.stop_tasks(tasks)

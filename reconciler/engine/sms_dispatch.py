@@ -1,0 +1,39 @@
+"""Performs ``send-sms`` actions: finds the campaign, its ports and its backend's sender, and runs it
+through the send ledger (``reconciler.engine.sms``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from reconciler.actions import Action
+from reconciler.backends.protocol import SmsSender
+from reconciler.engine.sms import SmsCampaignRun
+from reconciler.errors import TemporaryBackendError
+from reconciler.model import DesiredState, SmsCampaignSpec
+from reconciler.state.ledger import SendLedger
+
+
+class SmsDispatcher:
+    def __init__(self, *, desired: DesiredState, senders: Mapping[str, SmsSender], ledger: SendLedger,
+                 now: Callable[[], datetime]) -> None:
+        self.desired = desired
+        self.senders = senders
+        self.ledger = ledger
+        self.now = now
+
+    def ports_of(self, campaign: str) -> tuple[int, ...]:
+        return tuple(sorted({p for a in self.desired.assignments_of(campaign) for p in a.ports}))
+
+    async def __call__(self, action: Action) -> Mapping[str, Any]:
+        spec = self.desired.campaigns[action.params["campaign"]]
+        assert isinstance(spec, SmsCampaignSpec)
+        run = SmsCampaignRun(spec=spec, desired=self.desired, sender=self.senders[spec.backend],
+                             ledger=self.ledger, ports=self.ports_of(spec.name), now=self.now)
+        report = await run.run()
+        if report.held.startswith("backend refused"):
+            raise TemporaryBackendError(f"{report.sent} sent, then {report.held}", backend=spec.backend,
+                                        operation="send-sms")
+        return {"sent": report.sent, "accepted": report.accepted, "failed": report.failed,
+                "unknown": report.unknown, "recovered": report.recovered, "held": report.held}

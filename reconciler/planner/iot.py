@@ -1,0 +1,221 @@
+"""Planning rules for backends whose campaigns this tool creates (the IoT campaign manager):
+packages, campaign creation, edits, replaces, approval, run state and pruning.
+
+Rules (each a golden test case):
+- a package is uploaded once per content hash (its backend name carries the hash);
+- a campaign missing from the backend is created, configured and then started, in dependency order;
+- an edit is applied in place while the backend allows edits; on a started campaign it needs a
+  replace (stop, archive under another name, create anew), gated by ``--allow-replace``;
+- approval is given when the campaign says ``approval: auto`` and the backend asks for it;
+- what was removed from git is left alone without ``--prune``, stopped with it, deleted with
+  ``--prune=delete`` — and only if this tool created it (the inventory).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from reconciler.actions import Action, Produced, Verb
+from reconciler.model import Approval, IotCampaignSpec, IotRunState, Kind, ResourceKey
+from reconciler.observed import BackendObservation, ObservedIotCampaign
+from reconciler.planner import memory
+from reconciler.planner.iot_gateways import (
+    CampaignId,
+    IotScope,
+    declared_gateways,
+    plan_gateways,
+    rollout_gateways,
+)
+from reconciler.planner.plan import PlanBuilder, PlanInput, PruneMode
+from reconciler.planner.timing import outside_active_period
+
+STARTED = "STARTED"
+
+
+def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+    package_ids, package_deps = _plan_packages(inp, b, backend, observation)
+    campaigns = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, IotCampaignSpec)),
+                       key=lambda c: c.name)
+    for spec in campaigns:
+        scope = IotScope(inp, backend, spec, package_ids, package_deps)
+        _plan_campaign(scope, b, observation)
+    _plan_prune(inp, b, backend, observation, {c.name for c in campaigns})
+
+
+def _plan_packages(inp: PlanInput, b: PlanBuilder, backend: str,
+                   observation: BackendObservation) -> tuple[dict[str, CampaignId], dict[str, str]]:
+    by_name = {p.name: p for p in observation.iot_packages}
+    ids: dict[str, CampaignId] = {}
+    deps: dict[str, str] = {}
+    for spec in sorted((p for p in inp.desired.packages.values() if p.backend == backend), key=lambda p: p.name):
+        key = ResourceKey(Kind.PACKAGE, spec.name)
+        existing = by_name.get(spec.upload_name)
+        if existing is not None:
+            ids[spec.name] = existing.id
+            b.noop(key, f"uploaded as {spec.upload_name}")
+            continue
+        action_id = b.add(Action(
+            f"{backend}/package/{spec.name}/upload-package", Verb.UPLOAD_PACKAGE, key, backend,
+            {"file": str(_absolute(inp, spec.file)), "name": spec.upload_name, "description": spec.description},
+            reason=f"content {spec.sha256[:12]} is not in the backend"))
+        ids[spec.name] = Produced(action_id, "package_id")
+        deps[spec.name] = action_id
+    return ids, deps
+
+
+def _absolute(inp: PlanInput, path: str) -> str:
+    return path if PurePath(path).is_absolute() else str(PurePath(inp.desired.root) / path)
+
+
+def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservation) -> None:
+    spec = scope.spec
+    matches = [c for c in observation.iot_campaigns if c.name == spec.name]
+    if len(matches) > 1:
+        b.error(scope.key, f"{len(matches)} campaigns named {spec.name!r} exist on backend {scope.backend}; "
+                           "rename or delete all but one", spec.source)
+        return
+    observed = matches[0] if matches else None
+    seen = {g.gateway_id: g for g in observed.gateways} if observed else {}
+    rollout = rollout_gateways(scope, declared_gateways(scope), seen)
+    hold = outside_active_period(scope.inp.desired, spec.name, scope.inp.now) or rollout.halt
+    run = IotRunState.STOPPED if hold else spec.state
+    if observed is None:
+        _plan_create(scope, b, run, ())
+    else:
+        _plan_existing(scope, b, observed, run, rollout.gateways)
+    reasons = [r for r in (hold, rollout.reason) if r]
+    if reasons:
+        b.noop(scope.key, "; ".join(reasons))
+    elif not b.has_actions_for(scope.key):
+        b.noop(scope.key, "in sync")
+
+
+def _plan_create(scope: IotScope, b: PlanBuilder, run: IotRunState, after: tuple[str, ...]) -> None:
+    spec = scope.spec
+    packages, deps = scope.packages(spec.packages)
+    create = b.add(Action(
+        scope.action_id("create-campaign"), Verb.CREATE_CAMPAIGN, scope.key, scope.backend,
+        {"name": spec.name, "description": spec.description, "packages": packages, "settings": dict(spec.settings)},
+        after + deps, "declared in git, not in the backend"))
+    campaign_id = Produced(create, "campaign_id")
+    wanted = rollout_gateways(scope, declared_gateways(scope), {}).gateways
+    steps = [create, *plan_gateways(scope, b, campaign_id, None, (create,), wanted)]
+    if run is IotRunState.RUNNING:
+        _plan_start(scope, b, campaign_id, "CREATED", tuple(steps), new=True)
+
+
+def _plan_existing(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign, run: IotRunState,
+                   wanted: frozenset[str]) -> None:
+    spec = scope.spec
+    changes = _content_changes(scope, b, observed)
+    started = observed.status == STARTED
+    steps: list[str] = []
+    if changes and started and run is IotRunState.RUNNING:
+        _plan_replace(scope, b, observed, changes)
+        return
+    if started and run is IotRunState.STOPPED:
+        steps.append(b.add(Action(scope.action_id("stop-campaign"), Verb.STOP_CAMPAIGN, scope.key, scope.backend,
+                                  {"campaign_id": observed.id}, reason="declared stopped")))
+    if changes:
+        packages, deps = scope.packages(spec.packages)
+        steps.append(b.add(Action(
+            scope.action_id("update-campaign"), Verb.UPDATE_CAMPAIGN, scope.key, scope.backend,
+            {"campaign_id": observed.id, "name": spec.name, "description": spec.description,
+             "packages": packages, "settings": dict(spec.settings)},
+            tuple(steps) + deps, "changed: " + ", ".join(changes))))
+    steps += plan_gateways(scope, b, observed.id, observed, tuple(steps), wanted)
+    if run is IotRunState.RUNNING and not started:
+        _plan_start(scope, b, observed.id, observed.status, tuple(steps), new=False)
+
+
+def _content_changes(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign) -> list[str]:
+    spec = scope.spec
+    changes = []
+    if spec.description != observed.description:
+        changes.append("description")
+    packages, _ = scope.packages(spec.packages)
+    if any(isinstance(p, Produced) for p in packages) or sorted(map(str, packages)) != sorted(observed.packages):
+        changes.append("packages")
+    store = scope.inp.store
+    remembered = store.last_applied(scope.backend, memory.SETTINGS, observed.id)
+    if not store.available and spec.settings:
+        b.note("campaign settings cannot be read back and no state store is available: they are not compared")
+    elif remembered is not None and remembered != memory.settings_value(spec.settings):
+        changes.append("settings")
+    return changes
+
+
+def _plan_replace(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign, changes: list[str]) -> None:
+    spec = scope.spec
+    what = ", ".join(changes)
+    if not scope.inp.options.allow_replace:
+        b.error(scope.key, f"campaign {spec.name!r} is STARTED and the backend refuses edits ({what}) of a started "
+                           "campaign; run with --allow-replace to stop it, keep it under another name and create "
+                           "it anew, or declare `state: stopped` first", spec.source)
+        return
+    archived = f"{spec.name}-replaced-{observed.id[:8]}"
+    stop = b.add(Action(scope.action_id("replace", "stop-campaign"), Verb.STOP_CAMPAIGN, scope.key, scope.backend,
+                        {"campaign_id": observed.id}, reason=f"replace ({what} changed while started)",
+                        destructive=True))
+    rename = b.add(Action(scope.action_id("replace", "update-campaign"), Verb.UPDATE_CAMPAIGN, scope.key,
+                          scope.backend, {"campaign_id": observed.id, "name": archived,
+                                          "description": observed.description, "packages": list(observed.packages),
+                                          "settings": {}},
+                          (stop,), f"keep the replaced campaign as {archived}"))
+    _plan_create(scope, b, spec.state, (rename,))
+
+
+def _plan_start(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, status: str,
+                after: tuple[str, ...], *, new: bool) -> None:
+    traits = scope.inp.traits[scope.backend]
+    needs_approval = status in traits.approval_states or (new and _approval_required(scope))
+    if needs_approval and scope.spec.approval is Approval.MANUAL:
+        b.noop(scope.key, "waiting for manual approval before it can start")
+        return
+    if needs_approval:
+        after = after + (b.add(Action(scope.action_id("approve-campaign"), Verb.APPROVE_CAMPAIGN, scope.key,
+                                      scope.backend, {"campaign_id": campaign_id}, after, "approval: auto")),)
+    b.add(Action(scope.action_id("start-campaign"), Verb.START_CAMPAIGN, scope.key, scope.backend,
+                 {"campaign_id": campaign_id}, after, f"declared running, is {status}"))
+
+
+def _approval_required(scope: IotScope) -> bool:
+    backend = scope.inp.desired.backends[scope.backend]
+    return bool(backend.options.get("approvalRequired", False))
+
+
+def _plan_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation,
+                declared: set[str]) -> None:
+    mode = inp.options.prune
+    for campaign in sorted(observation.iot_campaigns, key=lambda c: (c.name, c.id)):
+        if campaign.name in declared or not inp.store.owns(backend, "campaign", campaign.id):
+            continue
+        key = ResourceKey(Kind.CAMPAIGN, campaign.name)
+        if mode is PruneMode.OFF:
+            b.noop(key, "no longer declared; --prune stops it, --prune=delete deletes it")
+            continue
+        base = f"{backend}/prune/{campaign.id}"
+        after: tuple[str, ...] = ()
+        if campaign.status == STARTED:
+            after = (b.add(Action(f"{base}/stop-campaign", Verb.STOP_CAMPAIGN, key, backend,
+                                  {"campaign_id": campaign.id}, reason="removed from git (--prune)",
+                                  destructive=True)),)
+        if mode is PruneMode.DELETE:
+            b.add(Action(f"{base}/delete-campaign", Verb.DELETE_CAMPAIGN, key, backend, {"campaign_id": campaign.id},
+                         after, "removed from git (--prune=delete)", destructive=True))
+        elif not after:
+            b.noop(key, "removed from git; already stopped")
+    _plan_package_prune(inp, b, backend, observation)
+
+
+def _plan_package_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+    if inp.options.prune is PruneMode.OFF:
+        return
+    wanted = {p.upload_name for p in inp.desired.packages.values() if p.backend == backend}
+    referenced = {pid for c in observation.iot_campaigns for pid in c.packages}
+    for package in sorted(observation.iot_packages, key=lambda p: p.name):
+        if package.name in wanted or package.id in referenced or not inp.store.owns(backend, "package", package.id):
+            continue
+        b.add(Action(f"{backend}/prune/{package.id}/delete-package", Verb.DELETE_PACKAGE,
+                     ResourceKey(Kind.PACKAGE, package.name), backend, {"package_id": package.id},
+                     reason="no longer declared and no campaign uses it (--prune)", destructive=True))

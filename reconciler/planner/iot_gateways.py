@@ -1,0 +1,195 @@
+"""What lives inside an IoT campaign: its gateways, per-gateway packages, schedules, callbacks, the
+distribution list, and progressive rollout waves.
+
+Schedules and callbacks cannot be read back, so they are compared with what the state store says was
+last applied; without a store they are planned again and the plan says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.actions import Action, Produced, Verb
+from reconciler.model import CallbackKind, IotCampaignSpec, Kind, ResourceKey
+from reconciler.observed import ObservedGateway, ObservedIotCampaign
+from reconciler.planner import memory
+from reconciler.planner.plan import PlanBuilder, PlanInput
+from reconciler.planner.timing import epoch_ms
+
+CampaignId = str | Produced
+SUCCESS_STATES = frozenset({"ACTIVATION_COMPLETE"})
+FAILURE_STATES = frozenset({"DOWNLOAD_FAILED", "EXECUTION_FAILED", "ACTIVATION_FAILED"})
+
+
+@dataclass(frozen=True)
+class IotScope:
+    """One campaign being planned: where it lives and how its packages are referred to."""
+
+    inp: PlanInput
+    backend: str
+    spec: IotCampaignSpec
+    package_ids: Mapping[str, CampaignId]  # package name -> id or the upload that will produce it
+    package_deps: Mapping[str, str]  # package name -> upload action id (only for new uploads)
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(Kind.CAMPAIGN, self.spec.name)
+
+    def action_id(self, *parts: str) -> str:
+        return "/".join((self.backend, "campaign", self.spec.name, *parts))
+
+    def packages(self, names: tuple[str, ...]) -> tuple[list[CampaignId], tuple[str, ...]]:
+        ids = [self.package_ids[name] for name in names]
+        deps = tuple(self.package_deps[name] for name in names if name in self.package_deps)
+        return ids, deps
+
+
+@dataclass(frozen=True)
+class RolloutDecision:
+    gateways: frozenset[str]
+    reason: str
+    halt: str | None = None  # set when the failure rate is over the limit: the campaign must stop
+
+
+def declared_gateways(scope: IotScope) -> frozenset[str]:
+    gateways: set[str] = set()
+    for assignment in scope.inp.desired.assignments_of(scope.spec.name):
+        gateways.update(assignment.gateways)
+    return frozenset(gateways)
+
+
+def rollout_gateways(scope: IotScope, declared: frozenset[str],
+                     observed: Mapping[str, ObservedGateway]) -> RolloutDecision:
+    """Membership by a stable hash of the gateway id; the next wave only once the current one succeeded."""
+    rollout = scope.spec.rollout
+    if rollout is None:
+        return RolloutDecision(declared, "")
+    ordered = sorted(declared, key=lambda g: hashlib.sha256(f"{scope.spec.name}/{g}".encode()).hexdigest())
+    failed = sum(1 for g in observed.values() if g.state in FAILURE_STATES)
+    if observed and failed / len(observed) > rollout.max_failure_rate:
+        rate = failed / len(observed)
+        return RolloutDecision(frozenset(observed) & declared, "",
+                               halt=f"failure rate {rate:.0%} is over maxFailureRate {rollout.max_failure_rate:.0%}")
+    wave = 0
+    while wave < len(rollout.waves) - 1:
+        members = ordered[: math.ceil(rollout.waves[wave] * len(ordered))]
+        done = sum(1 for g in members if g in observed and observed[g].state in SUCCESS_STATES)
+        if not members or any(g not in observed for g in members) or done / len(members) < rollout.success_threshold:
+            break
+        wave += 1
+    members = ordered[: math.ceil(rollout.waves[wave] * len(ordered))]
+    reason = f"rollout wave {wave + 1} of {len(rollout.waves)} ({rollout.waves[wave]:.0%}: {len(members)} gateways)"
+    return RolloutDecision(frozenset(members), reason)
+
+
+def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+                  observed: ObservedIotCampaign | None, after: tuple[str, ...],
+                  wanted: frozenset[str]) -> list[str]:
+    """Add, remove and configure gateways; returns the ids of the actions a start must wait for."""
+    steps: list[str] = []
+    seen = {g.gateway_id: g for g in observed.gateways} if observed else {}
+    add = sorted(wanted - seen.keys())
+    remove = sorted(g for g, state in seen.items() if g not in wanted and not state.closed)
+    kept_closed = sorted(g for g, state in seen.items() if g not in wanted and state.closed)
+    add_id = None
+    if add:
+        add_id = b.add(Action(scope.action_id("add-gateways"), Verb.ADD_GATEWAYS, scope.key, scope.backend,
+                              {"campaign_id": campaign_id, "gateway_ids": add}, after,
+                              f"{len(add)} gateway(s) assigned in git but not in the campaign"))
+        steps.append(add_id)
+    if remove:
+        steps.append(b.add(Action(scope.action_id("remove-gateways"), Verb.REMOVE_GATEWAYS, scope.key,
+                                  scope.backend, {"campaign_id": campaign_id, "gateway_ids": remove}, after,
+                                  f"{len(remove)} gateway(s) no longer assigned")))
+    if kept_closed:
+        b.noop(scope.key, f"{len(kept_closed)} unassigned gateway(s) are closed and stay in the campaign")
+    config_after = after + ((add_id,) if add_id else ())
+    steps += _plan_overrides(scope, b, campaign_id, seen, wanted, config_after)
+    steps += _plan_schedules(scope, b, campaign_id, wanted, config_after)
+    steps += _plan_callbacks(scope, b, campaign_id, after)
+    steps += _plan_distribution_list(scope, b, campaign_id, observed, after)
+    return steps
+
+
+def _plan_overrides(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+                    seen: Mapping[str, ObservedGateway], wanted: frozenset[str], after: tuple[str, ...]) -> list[str]:
+    steps = []
+    for assignment in sorted(scope.inp.desired.assignments_of(scope.spec.name), key=lambda a: a.name):
+        if not assignment.packages:
+            continue
+        ids, deps = scope.packages(assignment.packages)
+        for gateway in sorted(set(assignment.gateways) & wanted):
+            current = seen[gateway].packages if gateway in seen else None
+            if current is not None and sorted(current) == sorted(str(i) for i in ids):
+                continue
+            steps.append(b.add(Action(
+                scope.action_id("set-gateway-packages", gateway), Verb.SET_GATEWAY_PACKAGES, scope.key,
+                scope.backend, {"campaign_id": campaign_id, "gateway_id": gateway, "packages": ids},
+                after + deps, f"package override from assignment {assignment.name}")))
+    return steps
+
+
+def _plan_schedules(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, wanted: frozenset[str],
+                    after: tuple[str, ...]) -> list[str]:
+    desired = scope.inp.desired
+    windows: dict[tuple[str, str], tuple[int, int, str]] = {}
+    for schedule in sorted(desired.schedules_of(scope.spec.name), key=lambda s: s.name):
+        targets = set(desired.assignments[schedule.assignment].gateways) if schedule.assignment else set(wanted)
+        for name in ("download", "activation", "execution"):
+            window = getattr(schedule, name)
+            if window is None:
+                continue
+            for gateway in targets & wanted:
+                windows[(gateway, name)] = (epoch_ms(window.begin), epoch_ms(window.end), schedule.name)
+    store = scope.inp.store
+    if windows and not store.available:
+        b.note("schedules cannot be read back from the IoT campaign manager and no state store is available: "
+               "every schedule window is planned again")
+    steps = []
+    for (gateway, name), (begin, end, schedule_name) in sorted(windows.items()):
+        if isinstance(campaign_id, str) and store.last_applied(
+                scope.backend, memory.SCHEDULE, memory.schedule_key(campaign_id, gateway, name)
+        ) == memory.schedule_value(begin, end):
+            continue
+        steps.append(b.add(Action(
+            scope.action_id("schedule-gateway", gateway, name), Verb.SCHEDULE_GATEWAY, scope.key, scope.backend,
+            {"campaign_id": campaign_id, "gateway_id": gateway, "window": name, "begin_ms": begin, "end_ms": end},
+            after, f"{name} window from schedule {schedule_name}")))
+    return steps
+
+
+def _plan_callbacks(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, after: tuple[str, ...]) -> list[str]:
+    store = scope.inp.store
+    if scope.spec.callbacks and not store.available:
+        b.note("callbacks cannot be read back from the IoT campaign manager and no state store is available: "
+               "every callback is registered again")
+    steps = []
+    for kind in sorted(scope.spec.callbacks, key=lambda k: k.value):
+        callback = scope.spec.callbacks[kind]
+        value = memory.callback_value(callback.destination, callback.tracked_states)
+        if isinstance(campaign_id, str) and store.last_applied(
+                scope.backend, memory.CALLBACK, memory.callback_key(campaign_id, kind.value)) == value:
+            continue
+        steps.append(b.add(Action(
+            scope.action_id("set-callback", kind.value), Verb.SET_CALLBACK, scope.key, scope.backend,
+            {"campaign_id": campaign_id, "callback": CallbackKind(kind).value, "destination": callback.destination,
+             "tracked_states": list(callback.tracked_states)}, after, f"{kind.value} callback")))
+    return steps
+
+
+def _plan_distribution_list(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+                            observed: ObservedIotCampaign | None, after: tuple[str, ...]) -> list[str]:
+    wanted = scope.spec.distribution_list
+    if wanted is None:
+        return []
+    if observed is not None and observed.distribution_list_id == wanted.id and (
+            wanted.reevaluation_interval_seconds is None
+            or observed.distribution_list_interval == wanted.reevaluation_interval_seconds):
+        return []
+    return [b.add(Action(
+        scope.action_id("set-distribution-list"), Verb.SET_DISTRIBUTION_LIST, scope.key, scope.backend,
+        {"campaign_id": campaign_id, "distribution_list_id": wanted.id,
+         "interval": wanted.reevaluation_interval_seconds}, after, "distribution list differs"))]

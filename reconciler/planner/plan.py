@@ -1,0 +1,127 @@
+"""The plan: ordered actions, explained no-ops and diagnostics, plus what the planner needs as input.
+
+The planner is pure: ``PlanInput`` holds everything (desired, observed, traits, what the store
+remembers, the time, the options) and ``Plan`` is everything it decides. No I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from reconciler.actions import Action, Verb
+from reconciler.backends.protocol import BackendTraits
+from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.model import DesiredState, ResourceKey, SourceRef
+from reconciler.observed import ObservedState
+from reconciler.state.store import StoreView
+
+
+class PruneMode(StrEnum):
+    OFF = "off"  # objects removed from git are left alone (the plan says so)
+    STOP = "stop"  # --prune: stop them
+    DELETE = "delete"  # --prune=delete: stop, then delete (their history goes too)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: PruneMode = PruneMode.OFF
+    allow_replace: bool = False
+
+
+@dataclass(frozen=True)
+class SmsOutlook:
+    """Per SMS campaign, from the send ledger and the recipients file (read before planning)."""
+
+    recipients: int = 0
+    to_send: int = 0
+    counts: Mapping[str, int] = field(default_factory=dict)  # ledger rows by state
+    open_tasks: tuple[str, ...] = ()  # backend tasks that may still hold queued messages
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    desired: DesiredState
+    observed: ObservedState
+    traits: Mapping[str, BackendTraits]  # by backend name
+    store: StoreView
+    now: datetime
+    options: PlanOptions = PlanOptions()
+    sms: Mapping[str, SmsOutlook] = field(default_factory=dict)  # by campaign name
+
+
+@dataclass(frozen=True)
+class Noop:
+    """A resource for which nothing is done, and why (so the plan explains itself)."""
+
+    key: ResourceKey
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    noops: tuple[Noop, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. write-only values that cannot be known without a state store
+    unreadable: tuple[str, ...] = ()  # backends that could not be read: nothing was planned for them
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.diagnostics)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def counts(self) -> Counter[Verb]:
+        return Counter(action.verb for action in self.actions)
+
+
+@dataclass
+class PlanBuilder:
+    """Collects the plan while per-kind rules run; ``build()`` freezes it."""
+
+    actions: list[Action] = field(default_factory=list)
+    noops: list[Noop] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    _ids: set[str] = field(default_factory=set)
+
+    def add(self, action: Action) -> str:
+        if action.id in self._ids:
+            raise ValueError(f"duplicate action id {action.id}")  # a planner bug, never user input
+        self._ids.add(action.id)
+        self.actions.append(action)
+        return action.id
+
+    def noop(self, key: ResourceKey, reason: str) -> None:
+        self.noops.append(Noop(key, reason))
+
+    def error(self, key: ResourceKey, message: str, source: SourceRef | None = None) -> None:
+        self._diagnose(key, message, source, Severity.ERROR)
+
+    def warn(self, key: ResourceKey, message: str, source: SourceRef | None = None) -> None:
+        self._diagnose(key, message, source, Severity.WARNING)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _diagnose(self, key: ResourceKey, message: str, source: SourceRef | None, severity: Severity) -> None:
+        where = source or SourceRef("", 0, 0)
+        self.diagnostics.append(
+            Diagnostic(message=message, file=where.file, line=where.line, col=where.col,
+                       severity=severity, resource=str(key))
+        )
+
+    def build(self) -> Plan:
+        return Plan(tuple(self.actions), tuple(self.noops), tuple(self.diagnostics), tuple(self.notes),
+                    tuple(self.unreadable))
+
+    def has_actions_for(self, key: ResourceKey) -> bool:
+        return any(action.key == key for action in self.actions)

@@ -1,0 +1,65 @@
+"""Planning for SMS campaigns: whether to send now, how much, and what the ledger says so far.
+
+- active and inside its sending window (active period, outside quiet hours): one ``send-sms`` action
+  with the number to send and the time it takes at the declared rate; messages whose fate was lost
+  (``dispatching``) are resolved first by the same action;
+- active but held (quiet hours, outside the active period): nothing, and the plan says until when;
+- paused: nothing new is sent; stopped: queued gateway tasks are stopped as well.
+Counts per ledger state are always shown, so a plan explains where every recipient stands.
+"""
+
+from __future__ import annotations
+
+from reconciler.actions import Action, Verb
+from reconciler.model import Kind, ResourceKey, SmsCampaignSpec, SmsRunState
+from reconciler.observed import BackendObservation
+from reconciler.planner.plan import PlanBuilder, PlanInput, SmsOutlook
+from reconciler.planner.timing import sending_hold
+
+STATE_ORDER = ("dispatching", "accepted", "delivered", "undelivered", "failed", "unknown")
+
+
+def describe(outlook: SmsOutlook) -> str:
+    parts = [f"to-send {outlook.to_send}"]
+    parts += [f"{state} {outlook.counts[state]}" for state in STATE_ORDER if outlook.counts.get(state)]
+    return ", ".join(parts)
+
+
+def eta(count: int, rate: float | None) -> str:
+    if not rate:
+        return ""
+    seconds = count / rate
+    return f", about {seconds / 60:.0f} min at {rate:g}/s" if seconds >= 90 else f", about {seconds:.0f} s at {rate:g}/s"
+
+
+def plan_sms_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+    for spec in sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, SmsCampaignSpec)),
+                       key=lambda c: c.name):
+        _plan_campaign(inp, b, backend, spec)
+
+
+def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampaignSpec) -> None:
+    key = ResourceKey(Kind.CAMPAIGN, spec.name)
+    outlook = inp.sms.get(spec.name) or SmsOutlook(spec.recipients.count, spec.recipients.count)
+    counts = describe(outlook)
+    base = f"{backend}/campaign/{spec.name}"
+    if spec.state is SmsRunState.STOPPED:
+        for task in outlook.open_tasks:
+            b.add(Action(f"{base}/stop-sms-task/{task}", Verb.STOP_SMS_TASK, key, backend, {"task_id": task},
+                         reason="declared stopped: queued messages are not sent"))
+        b.noop(key, f"stopped: {outlook.to_send} recipient(s) will not be sent ({counts})")
+        return
+    if spec.state is SmsRunState.PAUSED:
+        b.noop(key, f"paused: nothing new is sent ({counts})")
+        return
+    unresolved = outlook.counts.get("dispatching", 0)
+    if not outlook.to_send and not unresolved:
+        b.noop(key, f"every recipient handled ({counts})")
+        return
+    held, _ = sending_hold(inp.desired, spec.name, inp.now)
+    if held:
+        b.noop(key, f"{outlook.to_send} to send, held: {held} ({counts})")
+        return
+    b.add(Action(f"{base}/send-sms", Verb.SEND_SMS, key, backend,
+                 {"campaign": spec.name, "to_send": outlook.to_send, "unresolved": unresolved},
+                 reason=f"{counts}{eta(outlook.to_send, spec.rate_per_second)}"))

@@ -1,0 +1,94 @@
+"""Planning rules for adopted SIM OTA campaigns (YateOTA): run state and participants.
+
+Campaigns are created elsewhere and adopted by id, so there is no create, delete or prune here:
+- run state: started / paused / stopped are reached with restart / pause / stop; finished is final;
+- ``retryFailed.maxAttempts`` counts every attempt, the first included: a failed participant is retried
+  while the retries this tool made (remembered in the state store) are fewer than ``maxAttempts - 1``;
+- ``cancel`` lists participants (by MSISDN or IMSI) to cancel while not final; ``hurry`` those to hurry
+  while pending (the backend refuses to hurry failed or waiting_por participants).
+"""
+
+from __future__ import annotations
+
+from reconciler.actions import Action, Verb
+from reconciler.model import Kind, ResourceKey, SimCampaignSpec, SimRunState
+from reconciler.observed import BackendObservation, ObservedSimCampaign
+from reconciler.planner import memory
+from reconciler.planner.plan import PlanBuilder, PlanInput
+from reconciler.planner.timing import outside_active_period
+
+FINAL_PARTICIPANT_STATES = frozenset({"finished", "failed", "canceled"})
+HURRIABLE_STATES = frozenset({"pending_build", "pending_send"})
+TRANSITIONS: dict[tuple[SimRunState, str], Verb] = {
+    (SimRunState.RUNNING, "paused"): Verb.RESTART_CAMPAIGN,
+    (SimRunState.RUNNING, "stopped"): Verb.RESTART_CAMPAIGN,
+    (SimRunState.PAUSED, "started"): Verb.PAUSE_CAMPAIGN,
+    (SimRunState.STOPPED, "started"): Verb.STOP_CAMPAIGN,
+    (SimRunState.STOPPED, "paused"): Verb.STOP_CAMPAIGN,
+}
+RUN_STATE_NAMES = {SimRunState.RUNNING: "started", SimRunState.PAUSED: "paused", SimRunState.STOPPED: "stopped"}
+
+
+def plan_yateota_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+    by_id = {c.campaign_id: c for c in observation.sim_campaigns}
+    specs = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, SimCampaignSpec)),
+                   key=lambda c: c.name)
+    for spec in specs:
+        key = ResourceKey(Kind.CAMPAIGN, spec.name)
+        observed = by_id.get(spec.campaign_id)
+        if observed is None:
+            known = ", ".join(str(i) for i in sorted(by_id)) or "none"
+            b.error(key, f"campaign {spec.campaign_id} does not exist on backend {backend} "
+                         f"(campaigns there: {known})", spec.source)
+            continue
+        _plan_campaign(inp, b, backend, spec, observed, key)
+        if not b.has_actions_for(key):
+            b.noop(key, f"in sync ({observed.state})")
+
+
+def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SimCampaignSpec,
+                   observed: ObservedSimCampaign, key: ResourceKey) -> None:
+    if observed.state == "finished":
+        b.noop(key, "finished: the backend accepts no further action")
+        return
+    hold = outside_active_period(inp.desired, spec.name, inp.now)
+    wanted = SimRunState.PAUSED if hold and spec.state is SimRunState.RUNNING else spec.state
+    if hold:
+        b.noop(key, hold)
+    verb = TRANSITIONS.get((wanted, observed.state))
+    if verb is not None:
+        b.add(Action(f"{backend}/campaign/{spec.name}/{verb.value}", verb, key, backend,
+                     {"campaign_id": spec.campaign_id},
+                     reason=f"declared {RUN_STATE_NAMES[wanted]}, is {observed.state}"))
+    elif wanted is SimRunState.PAUSED and observed.state == "stopped":
+        b.warn(key, "declared paused but the campaign is stopped; only a started campaign can be paused",
+               spec.source)
+    if wanted is SimRunState.RUNNING:
+        _plan_participants(inp, b, backend, spec, observed, key)
+
+
+def _plan_participants(inp: PlanInput, b: PlanBuilder, backend: str, spec: SimCampaignSpec,
+                       observed: ObservedSimCampaign, key: ResourceKey) -> None:
+    cancel = set(spec.cancel_msisdns) | set(spec.cancel_imsis)
+    hurry = set(spec.hurry_msisdns)
+    exhausted = 0
+    for participant in sorted(observed.participants, key=lambda p: p.participant_id):
+        pid = participant.participant_id
+        base = f"{backend}/campaign/{spec.name}/participant/{pid}"
+        if (participant.msisdn in cancel or participant.imsi in cancel) and \
+                participant.state not in FINAL_PARTICIPANT_STATES:
+            b.add(Action(f"{base}/cancel", Verb.CANCEL_PARTICIPANT, key, backend, {"participant_id": pid},
+                         reason="listed under participants.cancel"))
+        elif participant.msisdn in hurry and participant.state in HURRIABLE_STATES:
+            b.add(Action(f"{base}/hurry", Verb.HURRY_PARTICIPANT, key, backend, {"participant_id": pid},
+                         reason="listed under participants.hurry"))
+        elif participant.state == "failed" and spec.retry_failed_max_attempts is not None:
+            done = inp.store.attempts.get((backend, memory.participant_key(spec.campaign_id, pid)), 0)
+            if done < spec.retry_failed_max_attempts - 1:
+                b.add(Action(f"{base}/retry", Verb.RETRY_PARTICIPANT, key, backend,
+                             {"participant_id": pid, "campaign_id": spec.campaign_id},
+                             reason=f"failed; attempt {done + 2} of {spec.retry_failed_max_attempts}"))
+            else:
+                exhausted += 1
+    if exhausted:
+        b.noop(key, f"{exhausted} failed participant(s) used all {spec.retry_failed_max_attempts} attempts")

@@ -1,0 +1,94 @@
+"""The whole sandbox: the four simulators on consecutive loopback ports, one simulated clock for all.
+
+Ports (a contract): ``port_base + 1`` YateOTA, ``+2`` IoT campaigns, ``+3`` Ogangi, ``+4`` SMS gateway
+(HTTPS with a certificate made at start). Each server runs in its own thread; the caller decides how
+long they live (``reconcile sandbox`` until a signal, ``reconcile demo`` for one run, tests per module).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.sandbox.clock import SimClock
+from reconciler.sandbox.faults import FaultInjector, FaultSettings
+from reconciler.sandbox.harness import SandboxApp, SandboxServer, Simulator, TlsFiles
+from reconciler.sandbox.tls import generate_tls_files
+
+DEFAULT_PORT_BASE = 8700
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port_base: int = DEFAULT_PORT_BASE  # 0: every simulator on a free port (tests)
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    state_file: Path | None = None
+    seed: int | None = None
+    gateway_count: int = 10_000
+    approval_required: bool = False
+    yateota: dict[str, Any] = field(default_factory=dict)  # extra simulator options (benchmarks)
+    iot: dict[str, Any] = field(default_factory=dict)
+    ogangi: dict[str, Any] = field(default_factory=dict)
+    sms_gateway: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunningSandbox:
+    clock: SimClock
+    servers: dict[str, SandboxServer]
+    tls: TlsFiles
+
+    def url(self, name: str) -> str:
+        return self.servers[name].url
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+def build_simulators(options: SandboxOptions, clock: SimClock) -> dict[str, Simulator]:
+    """The four simulators with the contract's fixtures and credentials (imported here, not at start-up)."""
+    from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
+    from reconciler.sandbox.ogangi import OgangiSimulator
+    from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
+    from reconciler.sandbox.yateota import YateOtaSimulator
+
+    seed = options.seed
+    return {
+        "yateota": YateOtaSimulator(clock=clock, seed=seed, **options.yateota),
+        "iot-campaigns": IotCampaignsSimulator(clock=clock, seed=seed, gateway_count=options.gateway_count,
+                                               approval_required=options.approval_required, **options.iot),
+        "ogangi": OgangiSimulator(clock=clock, seed=seed, **options.ogangi),
+        "sms-gateway": SmsGatewaySimulator(clock=clock, seed=seed, **options.sms_gateway),
+    }
+
+
+def _state_file(options: SandboxOptions, name: str) -> Path | None:
+    if options.state_file is None:
+        return None
+    return options.state_file.with_name(f"{options.state_file.stem}.{name}{options.state_file.suffix or '.json'}")
+
+
+@contextmanager
+def running_sandbox(options: SandboxOptions, *, tls_dir: Path | None = None) -> Iterator[RunningSandbox]:
+    """Start all four; stop them (and save state when asked) when the block ends."""
+    clock = SimClock()
+    with tempfile.TemporaryDirectory(prefix="reconciler-sandbox-") as tmp:
+        tls = generate_tls_files(tls_dir or Path(tmp))
+        servers: dict[str, SandboxServer] = {}
+        try:
+            for offset, (name, simulator) in enumerate(build_simulators(options, clock).items(), start=1):
+                app = SandboxApp(simulator, clock=clock, faults=FaultInjector(options.faults),
+                                 state_file=_state_file(options, name))
+                port = options.port_base + offset if options.port_base else 0
+                servers[name] = SandboxServer(app, host=options.host, port=port,
+                                              tls=tls if name == "sms-gateway" else None).start_in_thread()
+            yield RunningSandbox(clock, servers, tls)
+        finally:
+            for server in servers.values():
+                server.stop()

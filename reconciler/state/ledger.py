@@ -1,0 +1,185 @@
+"""The send ledger: every SMS is recorded durably *before* it leaves, so none is sent twice or lost.
+
+One row per (backend, campaign, recipient). Life of a row:
+
+    (absent) --commit before the request--> dispatching --reply--> accepted --reports--> delivered
+                                                  |                    |                 undelivered
+                                                  |                    +-------------->  failed
+                                                  +--no usable reply--> (stays dispatching, resolved next)
+    dispatching --crash recovery--> accepted/failed (the gateway is asked by user_id)
+                                    | absent        (the gateway never saw it: may be sent again)
+                                    | unknown       (Ogangi cannot be asked: resent only if the campaign says so)
+
+The row id is the idempotency key (the SMS gateway's integer ``user_id``). Writes are batched per send
+request and committed with ``synchronous=FULL`` before the request goes out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from reconciler.errors import StateStoreError
+
+
+class SendState(StrEnum):
+    DISPATCHING = "dispatching"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset({SendState.DELIVERED, SendState.UNDELIVERED, SendState.FAILED})
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    key: int
+    backend: str
+    campaign: str
+    recipient: str
+    content_hash: str
+    state: SendState
+    remote_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class NewSend:
+    recipient: str
+    content_hash: str
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS send_ledger (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    backend TEXT NOT NULL, campaign TEXT NOT NULL, recipient TEXT NOT NULL,
+    content_hash TEXT NOT NULL, state TEXT NOT NULL, remote_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (backend, campaign, recipient)
+);
+CREATE INDEX IF NOT EXISTS send_ledger_state ON send_ledger (backend, campaign, state);
+"""
+_COLUMNS = "key, backend, campaign, recipient, content_hash, state, remote_id, reason"
+
+
+def _row(values: tuple) -> LedgerRow:  # type: ignore[type-arg]
+    key, backend, campaign, recipient, content_hash, state, remote_id, reason = values
+    return LedgerRow(key, backend, campaign, recipient, content_hash, SendState(state), remote_id, reason)
+
+
+class SendLedger:
+    """The ledger in a SQLite file (the state store's file by default). Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # committed means on disk: then the SMS may leave
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateStoreError(f"cannot open send ledger {path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StateStoreError(f"send ledger {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def begin_dispatch(self, backend: str, campaign: str, sends: Sequence[NewSend]) -> list[LedgerRow]:
+        """Commit rows as ``dispatching`` (durably) and return them with their keys. Recipients that
+        already have a row are left out: this is what makes a send happen at most once."""
+        rows: list[LedgerRow] = []
+        with self._transaction() as db:
+            for send in sends:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO send_ledger (backend, campaign, recipient, content_hash, state) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (backend, campaign, send.recipient, send.content_hash, SendState.DISPATCHING.value))
+                if cursor.rowcount:
+                    rows.append(LedgerRow(int(cursor.lastrowid or 0), backend, campaign, send.recipient,
+                                          send.content_hash, SendState.DISPATCHING))
+        return rows
+
+    def settle(self, updates: Iterable[tuple[int, SendState, str, str]]) -> None:
+        """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one."""
+        items = [(state.value, remote_id, remote_id, reason, key) for key, state, remote_id, reason in updates]
+        if not items:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE send_ledger SET state=?, remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, reason=?, "
+                "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key=?", items)
+
+    def forget(self, keys: Iterable[int]) -> None:
+        """Drop rows the backend provably never received, so their recipients may be sent again."""
+        items = [(key,) for key in keys]
+        if items:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM send_ledger WHERE key=? AND state='dispatching'", items)
+
+    def forget_unknown(self, backend: str, campaign: str, recipients: Iterable[str]) -> None:
+        """Drop ``unknown`` rows of these recipients: the campaign chose to risk a duplicate and resend."""
+        items = [(backend, campaign, r) for r in recipients]
+        if items:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM send_ledger WHERE backend=? AND campaign=? AND recipient=? "
+                               "AND state='unknown'", items)
+
+    def rows(self, backend: str, campaign: str, states: Iterable[SendState] | None = None) -> list[LedgerRow]:
+        query = f"SELECT {_COLUMNS} FROM send_ledger WHERE backend=? AND campaign=?"
+        args: list[object] = [backend, campaign]
+        if states is not None:
+            wanted = [s.value for s in states]
+            query += f" AND state IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        with self._lock:
+            return [_row(r) for r in self._db.execute(query + " ORDER BY key", args)]
+
+    def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
+        """Which of ``recipients`` already have a row (in any state)."""
+        if not recipients:
+            return set()
+        marks = ",".join("?" * len(recipients))
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT recipient FROM send_ledger WHERE backend=? AND campaign=? AND recipient IN ({marks})",
+                [backend, campaign, *recipients])
+            return {r[0] for r in found}
+
+    def counts(self, backend: str, campaign: str) -> dict[str, int]:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT state, COUNT(*) FROM send_ledger WHERE backend=? AND campaign=? GROUP BY state",
+                (backend, campaign))
+            return {state: n for state, n in found}
+
+    def by_keys(self, keys: Sequence[int]) -> list[LedgerRow]:
+        out: list[LedgerRow] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            with self._lock:
+                out += [_row(r) for r in self._db.execute(
+                    f"SELECT {_COLUMNS} FROM send_ledger WHERE key IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
