@@ -126,6 +126,18 @@ def error_message(response: httpx.Response) -> tuple[str, str | None]:
     return (text[:200] or response.reason_phrase or f"HTTP {response.status_code}"), None
 
 
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether a connect failure was our refusal of the server's certificate (retrying cannot help)."""
+    visited: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in visited:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        visited.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 class BackendHttp:
     """One backend's HTTP client with the shared policy. Adapters call ``call()`` and nothing else."""
 
@@ -221,6 +233,11 @@ class BackendHttp:
                 response = await self.client.request(method, url, **request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 self.sent[(method, type(exc).__name__)] += 1
+                if _certificate_refused(exc):
+                    raise PermanentBackendError(
+                        "TLS certificate verification failed: trust the server's certificate with tls.caFile, "
+                        "or (a self-signed device on a trusted network) set tls.verify: false", **where
+                    ) from exc
                 raise BackendUnavailableError(
                     f"cannot connect: {exc.__class__.__name__}", not_processed=True, **where
                 ) from exc

@@ -1,0 +1,123 @@
+"""Adapter for the GSM/LTE SMS gateway (backends.md section 4, seed 003): JSON over HTTPS with Digest
+(default) or Basic auth, results in the body's ``error_code``.
+
+The Reader observes the SIM ports with one request; the Writer only stops tasks, because sends go
+through the send ledger, which drives ``SmsGatewayClient`` (``sms_gateway_client``) directly. Pushes
+the gateway POSTs to the daemon are read with ``parse_push`` (``sms_gateway_types``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from reconciler.actions import Action, Verb
+from reconciler.backends.protocol import BackendTraits, ConnectContext
+from reconciler.backends.sms_gateway_client import (
+    QUERY_FILTER_LIMIT,
+    SEND_BATCH_LIMIT,
+    AuthScheme,
+    PortAction,
+    SmsGatewayClient,
+    in_batches,
+)
+from reconciler.backends.sms_gateway_types import (
+    DeliverStatus,
+    GatewayPush,
+    GatewayPushError,
+    IncomingSms,
+    OutgoingSms,
+    PortInfo,
+    PushKind,
+    SendReceipt,
+    SmsResult,
+    SmsStatus,
+    parse_push,
+)
+from reconciler.errors import BackendError, PermanentBackendError
+from reconciler.model import BackendSpec, BackendType, DesiredState
+from reconciler.observed import BackendObservation, ObservedSmsPort
+
+if TYPE_CHECKING:  # the sender imports this package's client
+    from reconciler.backends.sms_gateway_sms import SmsGatewaySmsSender
+
+__all__ = [
+    "ADAPTER", "TRAITS", "AuthScheme", "DeliverStatus", "GatewayPush", "GatewayPushError", "IncomingSms",
+    "OutgoingSms", "PortAction", "PortInfo", "PushKind", "SendReceipt", "SmsGatewayAdapter",
+    "SmsGatewayClient", "SmsGatewayReader", "SmsGatewayWriter", "SmsResult", "SmsStatus", "in_batches",
+    "parse_push",
+]
+
+TRAITS = BackendTraits(
+    type=BackendType.SMS_GATEWAY,
+    verbs=frozenset({Verb.SEND_SMS, Verb.STOP_SMS_TASK}),
+    batch_limits=MappingProxyType({"send-sms": SEND_BATCH_LIMIT, "query-sms-result": QUERY_FILTER_LIMIT}),
+)
+
+
+class SmsGatewayReader:
+    """Observes the gateway's ports with one ``get_port_info``."""
+
+    def __init__(self, client: SmsGatewayClient, *, backend: str) -> None:
+        self._client = client
+        self._backend = backend
+
+    async def observe(self, desired: DesiredState) -> BackendObservation:
+        try:
+            infos = await self._client.get_port_info()
+        except BackendError as exc:
+            return BackendObservation(backend=self._backend, readable=False, error=str(exc))
+        ports = tuple(ObservedSmsPort(port=i.port, registered=i.registered, state=i.reg) for i in infos)
+        return BackendObservation(backend=self._backend, sms_ports=ports)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class SmsGatewayWriter:
+    """Performs ``stop-sms-task``; any other verb is refused (sends go through the send ledger)."""
+
+    def __init__(self, client: SmsGatewayClient, *, backend: str) -> None:
+        self._client = client
+        self._backend = backend
+
+    async def apply(self, action: Action) -> Mapping[str, Any]:
+        if action.verb is not Verb.STOP_SMS_TASK:
+            raise PermanentBackendError(
+                f"the sms-gateway writer does not perform {action.verb.value} (sends go through the send ledger)",
+                backend=self._backend, operation=action.verb.value,
+            )
+        try:
+            task_id = int(action.params["task_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentBackendError("stop-sms-task needs an integer task_id", backend=self._backend,
+                                        operation=action.verb.value) from exc
+        await self._client.stop_sms(task_id)
+        return {"task_id": task_id}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass(frozen=True)
+class SmsGatewayAdapter:
+    """The registry entry: traits plus Reader and Writer factories."""
+
+    traits: BackendTraits = field(default=TRAITS)
+
+    def reader(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewayReader:
+        return SmsGatewayReader(SmsGatewayClient.connect(spec, ctx), backend=spec.name)
+
+    def writer(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewayWriter:
+        return SmsGatewayWriter(SmsGatewayClient.connect(spec, ctx), backend=spec.name)
+
+    def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewaySmsSender:
+        from reconciler.backends.sms_gateway_sms import SmsGatewaySmsSender
+
+        return SmsGatewaySmsSender(SmsGatewayClient.connect(spec, ctx),
+                                   in_flight=int(str(spec.options.get("inFlight", 4))))
+
+
+ADAPTER = SmsGatewayAdapter()

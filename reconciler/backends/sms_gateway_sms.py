@@ -1,0 +1,78 @@
+"""The SMS gateway's side of SMS sending for the send-ledger engine.
+
+Up to 128 messages per ``send_sms``, each carrying its ledger key as ``user_id``; the gateway can be
+asked about those ``user_id``s (``query_sms_result``), so a lost reply is resolved exactly rather than
+guessed: found means queued or sent, absent means it never arrived and may be sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt
+from reconciler.backends.sms_gateway_client import SmsGatewayClient
+from reconciler.backends.sms_gateway_types import OutgoingSms as GatewaySms
+from reconciler.backends.sms_gateway_types import SmsResult, SmsStatus
+from reconciler.errors import AuthError, BackendError, NotFoundError, TemporaryBackendError, UnknownOutcomeError
+
+SEND_LIMIT = 128
+STATUS_FATE = {SmsStatus.SENDING: SmsFate.ACCEPTED, SmsStatus.SENT_OK: SmsFate.ACCEPTED,
+               SmsStatus.DELIVERED: SmsFate.DELIVERED, SmsStatus.FAILED: SmsFate.FAILED}
+PROGRESS = {SmsFate.ACCEPTED: 0, SmsFate.FAILED: 1, SmsFate.DELIVERED: 2}
+
+
+class SmsGatewaySmsSender:
+    max_batch = SEND_LIMIT
+    can_query = True
+
+    def __init__(self, client: SmsGatewayClient, *, in_flight: int = 4) -> None:
+        self.client = client
+        self.in_flight = max(1, in_flight)
+
+    async def send(self, text: str, batch: Sequence[OutgoingSms], *, sender: str | None, carrier: str | None,
+                   ports: tuple[int, ...], encoding: str | None, reports: bool) -> list[SmsReceipt]:
+        messages = [GatewaySms(number=m.number, user_id=m.key, text_param=m.params) for m in batch]
+        try:
+            receipt = await self.client.send_sms(messages, text=text, ports=list(ports) or None,
+                                                 encoding=encoding, request_status_report=reports)
+        except UnknownOutcomeError as exc:
+            return self._all(batch, SmsFate.UNKNOWN, exc.message)
+        except TemporaryBackendError as exc:
+            return self._all(batch, SmsFate.NOT_SENT if exc.not_processed else SmsFate.UNKNOWN, exc.message)
+        except AuthError as exc:
+            return self._all(batch, SmsFate.NOT_SENT, exc.message)
+        except BackendError as exc:  # 400 / 413: refused as a whole, nothing queued
+            return self._all(batch, SmsFate.FAILED, exc.message)
+        return [SmsReceipt(m.key, SmsFate.ACCEPTED, str(receipt.task_id)) for m in batch]
+
+    @staticmethod
+    def _all(batch: Sequence[OutgoingSms], fate: SmsFate, reason: str) -> list[SmsReceipt]:
+        return [SmsReceipt(m.key, fate, reason=reason) for m in batch]
+
+    async def query(self, keys: Sequence[int]) -> list[SmsReceipt]:
+        best: dict[int, SmsReceipt] = {}
+        for result in await self.client.query_sms_result(user_ids=list(keys)):
+            receipt = _receipt(result)
+            if receipt is None:
+                continue
+            current = best.get(receipt.key)
+            if current is None or PROGRESS.get(receipt.fate, 0) > PROGRESS.get(current.fate, 0):
+                best[receipt.key] = receipt
+        return list(best.values())
+
+    async def stop_tasks(self, task_ids: Sequence[str]) -> None:
+        for task in task_ids:
+            try:
+                await self.client.stop_sms(int(task))
+            except NotFoundError:
+                continue  # finished or forgotten by the gateway: nothing left to stop
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _receipt(result: SmsResult) -> SmsReceipt | None:
+    if result.user_id is None:
+        return None
+    fate = STATUS_FATE.get(result.status, SmsFate.ACCEPTED)
+    return SmsReceipt(result.user_id, fate, reason="" if fate is not SmsFate.FAILED else "gateway: FAILED")

@@ -1,0 +1,105 @@
+"""Kill a real ``reconcile`` process at random moments and restart it: the crash-test harness."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from reconciler.sandbox.run import RunningSandbox
+
+
+@dataclass
+class CrashRun:
+    kills: int = 0
+    finished_early: int = 0
+    delays: list[float] = field(default_factory=list)
+
+
+def sms_repo(root: Path, sandbox: RunningSandbox, *, backend: str, recipients: int) -> Path:
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    numbers = "\n".join(f"49170{i:07d},area {i % 7}" for i in range(recipients))
+    (root / "recipients.csv").write_text("number,area\n" + numbers + "\n", encoding="utf-8")
+    if backend == "gw":
+        backend_doc = f"""\
+kind: Backend
+metadata: {{name: gw}}
+spec:
+  type: sms-gateway
+  url: "{sandbox.url('sms-gateway')}"
+  auth: {{username: admin, password: {{env: GW_PASSWORD}}}}
+  tls: {{verify: false}}
+---
+apiVersion: reconciler/v1
+kind: GatewayAssignment
+metadata: {{name: notice-ports}}
+spec: {{campaign: notice, ports: [0, 1, 2, 3, 4, 5, 6, 7]}}"""
+        extra = ""
+    else:
+        backend_doc = f"""\
+kind: Backend
+metadata: {{name: og}}
+spec:
+  type: ogangi
+  url: "{sandbox.url('ogangi')}"
+  auth: {{instanceId: "7", publicKey: sandbox-public, privateKey: {{env: OG_PRIVATE_KEY}}}}"""
+        extra = '\n  from: "12345"'
+    (root / "sms.yaml").write_text(f"""\
+apiVersion: reconciler/v1
+{backend_doc}
+---
+apiVersion: reconciler/v1
+kind: Campaign
+metadata: {{name: notice}}
+spec:
+  backend: {backend}
+  text: "Maintenance tonight in #param#"{extra}
+  recipients: {{file: recipients.csv}}
+""", encoding="utf-8")
+    return root
+
+
+def reconcile_command(repo: Path) -> list[str]:
+    return [sys.executable, "-m", "reconciler", str(repo), "--state", f"sqlite:///{repo}/.reconciler/state.db"]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "GW_PASSWORD": "admin", "OG_PRIVATE_KEY": "sandbox-private"}
+
+
+def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: float) -> CrashRun:
+    """Start ``reconcile`` ``kills`` times, SIGKILL each after a seeded random delay, then run it to the end."""
+    rng = random.Random(seed)
+    run = CrashRun()
+    for _ in range(kills):
+        delay = rng.uniform(low, high)
+        run.delays.append(round(delay, 3))
+        process = subprocess.Popen(reconcile_command(repo), cwd=repo, env=environment(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=delay)
+            run.finished_early += 1
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            run.kills += 1
+    final = subprocess.run(reconcile_command(repo), cwd=repo, env=environment(), capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]
+    return run
+
+
+def delivered_numbers(sandbox: RunningSandbox, name: str, key: str) -> Counter[str]:
+    state = httpx.get(f"{sandbox.url(name)}/_sandbox/state", verify=False).json()
+    return Counter(str(m[key]).strip() for m in state["messages"])
+
+
+def set_latency(sandbox: RunningSandbox, name: str, latency_ms: float) -> None:
+    httpx.post(f"{sandbox.url(name)}/_sandbox/faults", json={"latency_ms": latency_ms}, verify=False).raise_for_status()

@@ -1,0 +1,174 @@
+"""Sending an SMS campaign on Ogangi through the send ledger: exactly once, lost replies never resent
+blindly, rate, quiet hours, pause and text changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.backends.ogangi import ADAPTER
+from reconciler.backends.ogangi_sms import OgangiSmsSender
+from reconciler.backends.protocol import ConnectContext
+from reconciler.engine.sms import SmsCampaignRun
+from reconciler.model import (
+    BackendLimits,
+    BackendSpec,
+    BackendType,
+    DesiredState,
+    QuietHours,
+    Recipient,
+    RecipientSource,
+    ScheduleSpec,
+    SmsCampaignSpec,
+    SmsRunState,
+    UnknownOutcomePolicy,
+)
+from reconciler.sandbox.clock import SimClock
+from reconciler.sandbox.harness import SandboxServer
+from reconciler.sandbox.ogangi import OgangiSimulator
+from reconciler.sandbox.testing import running_simulator
+from reconciler.secrets import Redactor, SecretRef
+from reconciler.state.ledger import SendLedger, SendState
+
+NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with running_simulator(OgangiSimulator(clock=SimClock(), seed=1), clock=SimClock()) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean(server: SandboxServer) -> None:
+    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+
+
+def spec_for(url: str) -> BackendSpec:
+    return BackendSpec(name="og", type=BackendType.OGANGI, url=url, limits=BackendLimits(max_retries=2),
+                       auth={"instanceId": "7", "publicKey": "sandbox-public",
+                             "privateKey": SecretRef(env="OG_KEY")})
+
+
+def campaign(count: int, **changes: object) -> SmsCampaignSpec:
+    recipients = tuple(Recipient(f"58412{i:07d}", (f"zone {i}",)) for i in range(count))
+    spec = SmsCampaignSpec(name="notice", backend="og", text="Outage in #param# tonight", sender="12345",
+                           recipients=RecipientSource(inline=recipients, count=count))
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def sender_for(server: SandboxServer, tmp_path: Path) -> OgangiSmsSender:
+    ctx = ConnectContext(root=tmp_path, environ={"OG_KEY": "sandbox-private"}, redactor=Redactor())
+    return ADAPTER.sms_sender(spec_for(server.url), ctx)
+
+
+async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, *, now: datetime = NOON,
+               schedules: dict[str, ScheduleSpec] | None = None, sleep: object = None) -> tuple[SendLedger, object]:
+    ledger = SendLedger(tmp_path / "state.db")
+    desired = DesiredState(campaigns={spec.name: spec}, schedules=schedules or {}, root=str(tmp_path))
+    sender = sender_for(server, tmp_path)
+    kwargs = {"sleep": sleep} if sleep else {}
+    report = await SmsCampaignRun(spec=spec, desired=desired, sender=sender, ledger=ledger, ports=(),
+                                  now=lambda: now, **kwargs).run()  # type: ignore[arg-type]
+    await sender.aclose()
+    return ledger, report
+
+
+def sent_messages(server: SandboxServer) -> list[dict]:
+    return httpx.get(f"{server.url}/_sandbox/state").json()["messages"]
+
+
+def faults(server: SandboxServer, **settings: object) -> None:
+    httpx.post(f"{server.url}/_sandbox/faults", json=settings).raise_for_status()
+
+
+async def test_every_recipient_gets_one_message_with_its_parameter(server: SandboxServer, tmp_path: Path) -> None:
+    ledger, _ = await send(server, tmp_path, campaign(5))
+    messages = sent_messages(server)
+    assert sorted(m["to"] for m in messages) == [f"58412{i:07d}" for i in range(5)]
+    assert {m["text"] for m in messages} == {f"Outage in zone {i} tonight" for i in range(5)}
+    assert ledger.counts("og", "notice") == {"accepted": 5}
+
+
+async def test_a_second_run_sends_nothing(server: SandboxServer, tmp_path: Path) -> None:
+    await send(server, tmp_path, campaign(5))
+    await send(server, tmp_path, campaign(5))
+    assert len(sent_messages(server)) == 5
+
+
+async def test_a_lost_reply_is_unknown_and_never_resent_by_default(server: SandboxServer, tmp_path: Path) -> None:
+    faults(server, drop_rate=1)
+    ledger, report = await send(server, tmp_path, campaign(1))
+    faults(server, drop_rate=0)
+    await send(server, tmp_path, campaign(1))
+    assert len(sent_messages(server)) == 1
+    assert ledger.counts("og", "notice") == {"unknown": 1}
+
+
+async def test_unknown_outcomes_are_resent_when_the_campaign_says_so(server: SandboxServer, tmp_path: Path) -> None:
+    faults(server, drop_rate=1)
+    await send(server, tmp_path, campaign(1))
+    faults(server, drop_rate=0)
+    ledger, _ = await send(server, tmp_path, campaign(1, on_unknown_outcome=UnknownOutcomePolicy.RESEND))
+    assert len(sent_messages(server)) == 2
+    assert ledger.counts("og", "notice") == {"accepted": 1}
+
+
+async def test_refused_requests_are_not_recorded_so_they_are_sent_later(server: SandboxServer, tmp_path: Path) -> None:
+    faults(server, error_rate=1, retry_after_s=0)
+    ledger, report = await send(server, tmp_path, campaign(3))
+    assert sent_messages(server) == [] and ledger.counts("og", "notice") == {}
+    assert "refused" in report.held
+    faults(server, error_rate=0)
+    await send(server, tmp_path, campaign(3))
+    assert len(sent_messages(server)) == 3
+
+
+async def test_nothing_is_sent_in_quiet_hours(server: SandboxServer, tmp_path: Path) -> None:
+    quiet = {"q": ScheduleSpec(name="q", campaign="notice",
+                               quiet_hours=QuietHours("21:00", "08:00", "America/Caracas"))}
+    _, report = await send(server, tmp_path, campaign(3), schedules=quiet,
+                           now=datetime(2026, 12, 5, 3, 0, tzinfo=UTC))  # 23:00 in Caracas
+    assert sent_messages(server) == []
+    assert "quiet hours" in report.held
+
+
+async def test_a_paused_campaign_sends_nothing(server: SandboxServer, tmp_path: Path) -> None:
+    _, report = await send(server, tmp_path, campaign(3, state=SmsRunState.PAUSED))
+    assert sent_messages(server) == [] and "paused" in report.held
+
+
+async def test_a_changed_text_applies_only_to_recipients_not_yet_sent(server: SandboxServer, tmp_path: Path) -> None:
+    await send(server, tmp_path, campaign(2))
+    await send(server, tmp_path, campaign(4, text="Update for #param#"))
+    texts = [m["text"] for m in sent_messages(server)]
+    assert texts[:2] == ["Outage in zone 0 tonight", "Outage in zone 1 tonight"]
+    assert texts[2:] == ["Update for zone 2", "Update for zone 3"]
+
+
+async def test_the_rate_spaces_messages(server: SandboxServer, tmp_path: Path) -> None:
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    await send(server, tmp_path, campaign(5, rate_per_second=2.0), sleep=record)
+    assert len(sent_messages(server)) == 5
+    # 5 messages at 2/s start 0, .5, 1, 1.5 and 2 s after the first (the fake sleep does not pass time)
+    assert waits == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.1)
+
+
+async def test_a_crash_between_commit_and_reply_leaves_the_row_unknown(server: SandboxServer, tmp_path: Path) -> None:
+    ledger = SendLedger(tmp_path / "state.db")
+    from reconciler.state.ledger import NewSend
+
+    ledger.begin_dispatch("og", "notice", [NewSend("584120000000", "h")])  # what a crash leaves behind
+    ledger, report = await send(server, tmp_path, campaign(2))
+    assert [m["to"] for m in sent_messages(server)] == ["584120000001"]
+    states = {r.recipient: r.state for r in ledger.rows("og", "notice")}
+    assert states == {"584120000000": SendState.UNKNOWN, "584120000001": SendState.ACCEPTED}
