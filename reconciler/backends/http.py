@@ -156,8 +156,10 @@ class BackendHttp:
         redactor: Redactor | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        on_request: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.backend = backend
+        self._on_request = on_request
         self.retry = retry or RetryPolicy(max_retries=limits.max_retries)
         self.redactor = redactor or Redactor()
         self._sleep = sleep
@@ -232,7 +234,7 @@ class BackendHttp:
             try:
                 response = await self.client.request(method, url, **request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                self.sent[(method, type(exc).__name__)] += 1
+                self._count(method, type(exc).__name__)
                 if _certificate_refused(exc):
                     raise PermanentBackendError(
                         "TLS certificate verification failed: trust the server's certificate with tls.caFile, "
@@ -242,11 +244,11 @@ class BackendHttp:
                     f"cannot connect: {exc.__class__.__name__}", not_processed=True, **where
                 ) from exc
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                self.sent[(method, type(exc).__name__)] += 1
+                self._count(method, type(exc).__name__)
                 raise TemporaryBackendError(
                     f"no reply: {exc.__class__.__name__}", **where
                 ) from exc
-        self.sent[(method, str(response.status_code))] += 1
+        self._count(method, str(response.status_code))
         self._raise_for_status(response, where)
         try:
             return parse(response)
@@ -261,6 +263,11 @@ class BackendHttp:
                 status=response.status_code,
                 **where,
             ) from exc
+
+    def _count(self, method: str, status: str) -> None:
+        self.sent[(method, status)] += 1
+        if self._on_request is not None:
+            self._on_request(self.backend, method, status)
 
     def _raise_for_status(self, response: httpx.Response, where: Mapping[str, str]) -> None:
         status = response.status_code

@@ -238,6 +238,7 @@ def connect_client(
         headers={"Accept": "application/xml"},
         transport=transport,
         redactor=ctx.redactor,
+        on_request=ctx.on_request,
     )
     instance_id = _plain_auth(spec, "instanceId")
     return OgangiClient(http, instance_id=instance_id, options=OgangiOptions.from_spec(spec))

@@ -8,7 +8,7 @@ Adding a fifth backend means one adapter module, one simulator module and one re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -44,14 +44,19 @@ class BackendTraits:
     creates_campaigns: bool = True
 
 
+RequestObserver = Callable[[str, str, str], None]  # (backend, method, status or error) per request sent
+
+
 @dataclass(frozen=True)
 class ConnectContext:
     """What an adapter needs to connect: the repository root (for ``{file:}`` secrets and package
-    files), the environment (for ``{env:}`` secrets) and the run's redactor."""
+    files), the environment (for ``{env:}`` secrets), the run's redactor, and who to tell about each
+    request sent (metrics); adapters pass ``on_request`` on to ``BackendHttp``."""
 
     root: Path
     environ: Mapping[str, str]
     redactor: Redactor
+    on_request: RequestObserver | None = None
 
 
 @runtime_checkable

@@ -181,7 +181,7 @@ class SmsGatewayClient:
                             else httpx.BasicAuth(username, secret.reveal()))
         return cls(BackendHttp(backend=spec.name, base_url=spec.url, limits=spec.limits, tls=spec.tls,
                                root=ctx.root, auth=auth, transport=transport, redactor=ctx.redactor,
-                               sleep=sleep))
+                               sleep=sleep, on_request=ctx.on_request))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -118,6 +118,7 @@ class YateOtaClient:
             transport=transport,
             redactor=ctx.redactor,
             sleep=sleep,
+            on_request=ctx.on_request,
         )
         return cls(http, path=options.path, page_size=options.page_size)
 

@@ -19,6 +19,7 @@ from reconciler.cli.progress import progress_for
 from reconciler.cli.render import render_diagnostics, render_json, render_markdown, render_report, render_text
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
 from reconciler.planner import PlanOptions, PruneMode
+from reconciler.logs import configure_logging
 from reconciler.secrets import Redactor
 from reconciler.state.store import DEFAULT_STATE_URL
 
@@ -37,6 +38,30 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use no state store (write-only values are then unknown and re-applied)")
 
 
+def add_prune_argument(parser: argparse.ArgumentParser) -> None:
+    """``--prune`` (stop what was removed from git) or ``--prune=delete`` (also delete it). A flag with an
+    explicit value, so ``reconcile --prune PATH`` never takes PATH for the mode."""
+    parser.add_argument("--prune", action=PruneFlag, nargs=0, default=None,
+                        help="act on what was removed from git: `--prune` stops it, `--prune=delete` deletes it")
+
+
+class PruneFlag(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, "stop")
+
+
+def split_prune_value(argv: list[str]) -> list[str]:
+    """``--prune=delete`` becomes ``--prune`` plus the hidden ``--prune-mode delete``."""
+    out: list[str] = []
+    for token in argv:
+        if token.startswith("--prune="):
+            out += ["--prune", f"--prune-mode={token.split('=', 1)[1]}"]
+        else:
+            out.append(token)
+    return out
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "apply", help="apply the declared state (the default command: `reconcile [PATH...]`)",
@@ -51,12 +76,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="save the plan as JSON (for --plan FILE)")
     parser.add_argument("--plan", type=Path, metavar="FILE",
                         help="apply exactly this saved plan; refuse it if the world has changed since")
-    parser.add_argument("--prune", nargs="?", const="stop", choices=("stop", "delete"), default=None,
-                        help="act on what was removed from git: `--prune` stops it, `--prune=delete` deletes it")
+    add_prune_argument(parser)
+    parser.add_argument("--prune-mode", choices=("stop", "delete"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--allow-replace", action="store_true",
                         help="allow replacing a started campaign whose change the backend refuses in place")
     parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     parser.set_defaults(func=run)
+
+
+def prune_mode(args: argparse.Namespace) -> PruneMode:
+    if not getattr(args, "prune", None):
+        return PruneMode.OFF
+    return PruneMode(getattr(args, "prune_mode", None) or "stop")
 
 
 def request_from(args: argparse.Namespace, *, dry_run: bool) -> PassRequest:
@@ -64,7 +95,7 @@ def request_from(args: argparse.Namespace, *, dry_run: bool) -> PassRequest:
     saved = None
     if getattr(args, "plan", None) is not None:
         saved = json.loads(args.plan.read_text(encoding="utf-8"))["actions"]
-    prune = PruneMode(args.prune) if getattr(args, "prune", None) else PruneMode.OFF
+    prune = prune_mode(args)
     options = PlanOptions(prune=prune, allow_replace=getattr(args, "allow_replace", False))
     state = None if args.no_state else args.state
     return PassRequest(paths, args.root, state, options, dry_run, saved)
@@ -81,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"reconcile: cannot read saved plan {args.plan}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     redactor = Redactor()
+    configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
     with progress_for(enabled=not dry_run and args.output == "text") as progress:
         result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
                                       redactor=redactor, progress=progress))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from reconciler.cli import commands
+from reconciler.cli.apply import split_prune_value
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -45,7 +46,7 @@ def with_default_command(argv: list[str], names: set[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, names = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(with_default_command(raw, names))
+    args = parser.parse_args(split_prune_value(with_default_command(raw, names)))
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_OK

@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.cli.render import render_diagnostics
 from reconciler.engine.progress_report import CampaignProgress, campaign_progress
 from reconciler.engine.reconcile import observe_declared
+from reconciler.logs import configure_logging
 from reconciler.secrets import Redactor
 
 
@@ -40,6 +41,7 @@ def render_rows(rows: list[CampaignProgress]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
+    configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
     result = asyncio.run(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
                                           environ=dict(os.environ), redactor=redactor))
     if result.desired is None or result.observed is None:

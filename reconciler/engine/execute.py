@@ -21,7 +21,7 @@ import structlog
 
 from reconciler.actions import Action, Produced, Verb
 from reconciler.backends.protocol import Writer
-from reconciler.errors import ReconcilerError, UnknownOutcomeError
+from reconciler.errors import AuthError, PermanentBackendError, ReconcilerError, UnknownOutcomeError
 from reconciler.model import ResourceKey
 from reconciler.planner import memory
 from reconciler.planner.plan import Plan
@@ -46,6 +46,7 @@ class Outcome:
     message: str = ""
     produced: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    permanent: bool = False  # failed in a way retrying cannot fix (refused, auth): stall until the spec changes
 
     @property
     def key(self) -> ResourceKey:
@@ -116,14 +117,17 @@ class Executor:
         except UnknownOutcomeError as exc:
             return self._finish(action, OutcomeStatus.UNKNOWN, str(exc), started)
         except ReconcilerError as exc:  # backend refusals, store failures: reported per action
-            return self._finish(action, OutcomeStatus.FAILED, str(exc), started)
+            permanent = isinstance(exc, PermanentBackendError | AuthError)
+            return self._finish(action, OutcomeStatus.FAILED, str(exc), started, permanent=permanent)
         self._record(action, produced)
         return Outcome(action, OutcomeStatus.SUCCEEDED, "", dict(produced), time.monotonic() - started)
 
-    def _finish(self, action: Action, status: OutcomeStatus, message: str, started: float) -> Outcome:
+    def _finish(self, action: Action, status: OutcomeStatus, message: str, started: float, *,
+                permanent: bool = False) -> Outcome:
         message = self._redactor.scrub(message)
-        log.warning("action.failed", verb=action.verb.value, key=str(action.key), outcome=status.value, error=message)
-        return Outcome(action, status, message, {}, time.monotonic() - started)
+        log.warning("action.failed", verb=action.verb.value, key=str(action.key), outcome=status.value,
+                    error=message)
+        return Outcome(action, status, message, {}, time.monotonic() - started, permanent)
 
     def _resolve(self, action: Action) -> Action:
         def value(v: Any) -> Any:

@@ -7,14 +7,14 @@ unresolvable secrets, unreadable backends and failed actions all come back insid
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.actions import Verb
-from reconciler.backends.protocol import ConnectContext, SmsSender
+from reconciler.backends.protocol import ConnectContext, RequestObserver, SmsSender
 from reconciler.backends.registry import adapter_for
 from reconciler.diagnostics import Diagnostic, has_errors
 from reconciler.engine.connect import connect
@@ -30,7 +30,7 @@ from reconciler.planner import Plan, PlanInput, PlanOptions, plan
 from reconciler.planner.serialize import action_json
 from reconciler.secrets import Redactor
 from reconciler.state.ledger import SendLedger
-from reconciler.state.store import SqliteStateStore, StateStore, StoreView, open_state_store
+from reconciler.state.store import SqliteStateStore, StateStore, StoreView, open_state_store, state_file_path
 
 
 @dataclass(frozen=True)
@@ -66,27 +66,38 @@ def open_store_for(request: PassRequest, base_dir: Path) -> StateStore | None:
     """The store, or None: a dry run never creates a store that does not exist yet."""
     if request.state_url is None:
         return None
-    if request.dry_run:
-        url = request.state_url
-        path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else Path(url)
-        path = path if path.is_absolute() else base_dir / path
-        if not path.exists():
-            return None
+    if request.dry_run and not state_file_path(request.state_url, base_dir=base_dir).exists():
+        return None
     return open_state_store(request.state_url, base_dir=base_dir)
+
+
+PlanFilter = Callable[[Plan], Plan]
 
 
 async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
                    base_dir: Path = Path("."), progress: ProgressSink | None = None) -> PassResult:
+    """Load the declared state, then reconcile it (see ``reconcile_desired``)."""
     loaded = load_desired_state(list(request.paths), root=request.root)
     if loaded.desired is None:
         return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
-    desired = loaded.desired
-    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor)
+    return await reconcile_desired(loaded.desired, request, now=now, environ=environ, redactor=redactor,
+                                   base_dir=base_dir, progress=progress, diagnostics=tuple(loaded.diagnostics),
+                                   files=tuple(loaded.files))
+
+
+async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now: datetime,
+                            environ: Mapping[str, str], redactor: Redactor, base_dir: Path = Path("."),
+                            progress: ProgressSink | None = None, diagnostics: tuple[Diagnostic, ...] = (),
+                            files: tuple[str, ...] = (), hold: PlanFilter | None = None,
+                            on_request: RequestObserver | None = None) -> PassResult:
+    """Observe, plan and (unless a dry run) apply an already loaded desired state. ``hold`` may take
+    actions out of the plan before it is applied (the daemon's backoff and stalled resources)."""
+    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor, on_request=on_request)
     conns = connect(desired, ctx, with_writers=not request.dry_run)
     if conns.diagnostics:
         await conns.aclose()
-        return PassResult(diagnostics=tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired=desired,
-                          files=tuple(loaded.files))
+        return PassResult(diagnostics=diagnostics + tuple(conns.diagnostics), desired=desired,
+                          files=files)
     store = open_store_for(request, base_dir)
     ledger = SendLedger(store.path) if isinstance(store, SqliteStateStore) else None
     senders: dict[str, SmsSender] = {}
@@ -95,7 +106,9 @@ async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str,
         observed = await observe_all(conns.readers, desired, redactor=redactor)
         outlooks = sms_outlooks(desired, ledger)
         decided = plan(PlanInput(desired, observed, conns.traits, view, now, request.options, outlooks))
-        base = PassResult(tuple(loaded.diagnostics), desired, observed, decided, files=tuple(loaded.files))
+        if hold is not None:
+            decided = hold(decided)
+        base = PassResult(diagnostics, desired, observed, decided, files=files)
         if request.dry_run or decided.has_errors:
             return base
         if request.saved_actions is not None:

@@ -172,8 +172,8 @@ class SqliteStateStore:
             self._db.close()
 
 
-def open_state_store(url: str, *, base_dir: Path = Path(".")) -> SqliteStateStore:
-    """Open the store named by ``--state URL``: ``sqlite:///relative/path``, ``sqlite:////abs/path``,
+def state_file_path(url: str, *, base_dir: Path = Path(".")) -> Path:
+    """The SQLite file named by ``--state URL``: ``sqlite:///relative/path``, ``sqlite:////abs/path``,
     or a plain file path. ``postgresql://`` is reserved for the shared store (not yet available)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         raise StateStoreError("PostgreSQL state stores are not available in this version; use sqlite:///PATH")
@@ -181,4 +181,8 @@ def open_state_store(url: str, *, base_dir: Path = Path(".")) -> SqliteStateStor
     if "://" in path_text:
         raise StateStoreError(f"unsupported state store URL {url!r}; use sqlite:///PATH")
     path = Path(path_text)
-    return SqliteStateStore(path if path.is_absolute() else base_dir / path)
+    return path if path.is_absolute() else base_dir / path
+
+
+def open_state_store(url: str, *, base_dir: Path = Path(".")) -> SqliteStateStore:
+    return SqliteStateStore(state_file_path(url, base_dir=base_dir))

@@ -1,0 +1,77 @@
+"""Requests per second one simulator serves on this machine, with and without latency, so other
+benchmarks know the sandbox is not their bottleneck.
+
+    .venv/bin/python bench/sandbox_capacity.py [--seconds 5] [--concurrency 32]
+
+Drives the YateOTA simulator (``query_campaigns {campaign_id}``) and the IoT simulator
+(``GET /api/campaigns/{id}``) over loopback with httpx from a separate process. Prints one JSON object
+as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import time
+
+import httpx
+
+from reconciler.sandbox.run import SandboxOptions, running_sandbox
+
+
+async def drive(url: str, method: str, path: str, body: dict | None, headers: dict, seconds: float,
+                concurrency: int) -> float:
+    done = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers, timeout=30) as client:
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                reply = await client.request(method, path, json=body)
+                reply.raise_for_status()
+                done += 1
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.monotonic() - started)
+
+
+def client_process(args: tuple) -> float:  # runs in a separate process so client CPU does not compete
+    return asyncio.run(drive(*args))
+
+
+def measure(args: tuple, runs: int) -> dict[str, float]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        rates = [pool.apply(client_process, (args,)) for _ in range(runs)]
+    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1), "max": round(max(rates), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    figures: dict[str, dict[str, float]] = {}
+    with running_sandbox(SandboxOptions(port_base=0, gateway_count=100, seed=1)) as sandbox:
+        yate = (sandbox.url("yateota"), "POST", "/api.php",
+                {"request": "query_campaigns", "node": "ota", "params": {"campaign_id": 147}},
+                {"X-Authentication": "sandbox-secret"})
+        token = httpx.post(f"{sandbox.url('iot-campaigns')}/api/tokens", auth=("admin", "admin")).json()["accessToken"]
+        iot = (sandbox.url("iot-campaigns"), "GET", "/api/campaigns", None, {"Authorization": f"Bearer {token}"})
+        for latency in (0, 10):
+            for name in ("yateota", "iot-campaigns"):
+                httpx.post(f"{sandbox.url(name)}/_sandbox/faults", json={"latency_ms": latency}).raise_for_status()
+            figures[f"yateota_rps_latency_{latency}ms"] = measure((*yate, args.seconds, args.concurrency), args.runs)
+            figures[f"iot_campaigns_rps_latency_{latency}ms"] = measure((*iot, args.seconds, args.concurrency),
+                                                                        args.runs)
+    for name, figure in figures.items():
+        print(f"{name}: {figure['median']} (min {figure['min']}, max {figure['max']})")
+    print(json.dumps({"concurrency": args.concurrency, **{k: v["median"] for k, v in figures.items()}}))
+
+
+if __name__ == "__main__":
+    main()

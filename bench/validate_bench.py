@@ -1,0 +1,220 @@
+"""Validation throughput: documents validated per second by ``load_desired_state``.
+
+Generates a valid repository of 10,000 documents in 1,000 files (every kind, realistic sizes: each
+file is one team's campaigns against its own backends, with packages, inline and CSV recipients,
+gateway lists, windows and quiet hours) in a temporary folder, loads it three times and prints the
+median with min and max. Goal: at least 5,000 documents per second.
+
+    .venv/bin/python bench/validate_bench.py [--files 1000] [--runs 3] [--profile]
+
+The figures are the last lines, ``name: value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reconciler.load import load_desired_state
+
+IOT_TEAM = """\
+apiVersion: reconciler/v1
+kind: Backend
+metadata: {{name: iot-{i}, labels: {{team: team-{i}, env: prod}}}}
+spec:
+  type: iot-campaigns
+  url: https://iotc-{i}.example.net
+  auth: {{username: ops-{i}, password: {{env: IOT_PASSWORD_{i}}}}}
+  limits: {{concurrency: 16, requestsPerSecond: 50, timeoutSeconds: 10}}
+  options: {{pageSize: 100}}
+---
+apiVersion: reconciler/v1
+kind: Package
+metadata: {{name: fw-{i}}}
+spec: {{backend: iot-{i}, file: ../packages/fw-{p}.bin, description: Gateway firmware 2.{p}.0}}
+---
+apiVersion: reconciler/v1
+kind: Package
+metadata: {{name: cfg-{i}}}
+spec: {{backend: iot-{i}, file: ../packages/cfg-{p}.json, description: Gateway configuration 2.{p}}}
+---
+apiVersion: reconciler/v1
+kind: Campaign
+metadata:
+  name: fw-rollout-{i}
+  annotations: {{owner: team-{i}, ticket: OPS-{i}}}
+spec:
+  backend: iot-{i}
+  description: Roll gateway firmware 2.{p} to the fleet of team {i}
+  packages: [fw-{i}, cfg-{i}]
+  settings: {{rebootPolicy: graceful, logLevel: info}}
+  state: running
+  approval: auto
+  distributionList: {{id: fleet-{i}, reevaluationIntervalSeconds: 3600}}
+  callbacks:
+    completed: ops-webhook
+    stateChange: {{destination: ops-webhook, trackedStates: [ACTIVATION_COMPLETE, DOWNLOAD_FAILED]}}
+  rollout: {{waves: [5%, 25%, 100%], successThreshold: 95%, maxFailureRate: 5%}}
+---
+apiVersion: reconciler/v1
+kind: GatewayAssignment
+metadata: {{name: fw-{i}-north}}
+spec:
+  campaign: fw-rollout-{i}
+  gateways: [{gateways}]
+---
+apiVersion: reconciler/v1
+kind: GatewayAssignment
+metadata: {{name: fw-{i}-south}}
+spec:
+  campaign: fw-rollout-{i}
+  gatewaysFile: ../fleets/south-{p}.txt
+  packages: [fw-{i}]
+---
+apiVersion: reconciler/v1
+kind: Schedule
+metadata: {{name: fw-{i}-nights}}
+spec:
+  campaign: fw-rollout-{i}
+  download: {{begin: "2027-03-01T01:00:00Z", end: "2027-03-01T05:00:00Z"}}
+  activation: {{begin: "2027-03-02T01:00:00Z", end: "2027-03-02T03:00:00Z"}}
+"""
+
+SMS_TEAM = """\
+---
+apiVersion: reconciler/v1
+kind: Backend
+metadata: {{name: gw-{i}}}
+spec:
+  type: sms-gateway
+  url: https://gw-{i}.example.net
+  auth: {{username: admin, password: {{env: GW_PASSWORD_{i}}}}}
+  options: {{authScheme: digest}}
+---
+apiVersion: reconciler/v1
+kind: Campaign
+metadata: {{name: notice-{i}}}
+spec:
+  backend: gw-{i}
+  text: "Maintenance tonight 01:00-03:00 in #param#."
+  recipients: {recipients}
+  state: active
+  rate: {{perSecond: 20}}
+  deliveryReports: true
+  onUnknownOutcome: skip
+---
+apiVersion: reconciler/v1
+kind: Schedule
+metadata: {{name: notice-{i}-hours}}
+spec:
+  campaign: notice-{i}
+  active: {{from: "2027-12-05T08:00:00+01:00", until: "2027-12-05T20:00:00+01:00"}}
+  quietHours: {{from: "21:00", to: "08:00", timezone: Europe/Berlin}}
+"""
+
+SIM_TEAM = """\
+---
+apiVersion: reconciler/v1
+kind: Backend
+metadata: {{name: yate-{i}}}
+spec:
+  type: yateota
+  url: https://ota-{i}.example.net
+  auth: {{secret: {{env: YATE_SECRET_{i}}}}}
+---
+apiVersion: reconciler/v1
+kind: Campaign
+metadata: {{name: applet-{i}}}
+spec:
+  backend: yate-{i}
+  campaignId: {campaign_id}
+  state: running
+  participants:
+    retryFailed: {{maxAttempts: 3}}
+    cancel: {{msisdn: ["4917000{i:05d}"]}}
+---
+apiVersion: reconciler/v1
+kind: Schedule
+metadata: {{name: applet-{i}-period}}
+spec:
+  campaign: applet-{i}
+  active: {{from: "2027-01-10T00:00:00Z", until: "2027-03-31T00:00:00Z"}}
+"""
+
+SHARED_FILES = 20  # distinct package, fleet and recipient files, each named by many documents
+
+
+def generate(folder: Path, files: int) -> int:
+    """Write the repository; return the number of documents."""
+    (folder / ".git").mkdir()  # the root
+    for sub in ("packages", "fleets", "recipients"):
+        (folder / "campaigns.d" / sub).mkdir(parents=True)
+    for p in range(SHARED_FILES):
+        (folder / "campaigns.d" / "packages" / f"fw-{p}.bin").write_bytes(bytes(range(256)) * (p + 1))
+        (folder / "campaigns.d" / "packages" / f"cfg-{p}.json").write_text(f'{{"version": "2.{p}"}}\n')
+        (folder / "campaigns.d" / "fleets" / f"south-{p}.txt").write_text(
+            "# south fleet\n" + "".join(f"gw-{p}{g:04d}\n" for g in range(50)))
+        (folder / "campaigns.d" / "recipients" / f"list-{p}.csv").write_text(
+            "number,district\n" + "".join(f"+49171{p:02d}{r:05d},D{r % 7}\n" for r in range(200)))
+    documents = 0
+    for i in range(files):
+        p = i % SHARED_FILES
+        gateways = ", ".join(f"gw-n{i:04d}{g:02d}" for g in range(10))
+        text = IOT_TEAM.format(i=i, p=p, gateways=gateways)
+        if i % 2 == 0:
+            recipients = (f"{{file: ../recipients/list-{p}.csv}}" if i % 10 == 0 else
+                          "{inline: [" + ", ".join(f'"+4917{i:05d}{r:03d}"' for r in range(5)) + "]}")
+            text += SMS_TEAM.format(i=i, recipients=recipients)
+        else:
+            text += SIM_TEAM.format(i=i, campaign_id=100 + i)
+        documents += text.count("kind: ")
+        sub = folder / "campaigns.d" / f"team-{i // 100:02d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"team-{i:04d}.yaml").write_text(text)
+    return documents
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile summary of one extra run")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="validate-bench-") as tmp:
+        folder = Path(tmp)
+        documents = generate(folder, args.files)
+        target = [folder / "campaigns.d"]
+        durations = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            result = load_desired_state(target)
+            durations.append(time.perf_counter() - started)
+            if not result.valid:
+                for diagnostic in result.diagnostics[:20]:
+                    print(diagnostic.format(), file=sys.stderr)
+                print("the generated repository is not valid", file=sys.stderr)
+                return 1
+            assert result.resources == documents, (result.resources, documents)
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(load_desired_state, target)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    median = statistics.median(durations)
+    print(f"runs: {args.runs}")
+    print(f"seconds_min: {min(durations):.3f}")
+    print(f"seconds_max: {max(durations):.3f}")
+    print(f"documents: {documents}")
+    print(f"files: {args.files}")
+    print(f"seconds: {median:.3f}")
+    print(f"documents_per_second: {documents / median:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""``reconcile watch``: the long-running daemon.
+
+Three triggers (file events, the resync interval that corrects drift, the earliest retry time) and the
+webhooks feed one single-flight loop. An invalid commit never stops it: the diagnostics are logged and
+the last good declarations stay in force. SIGTERM/SIGINT stop taking work, let the pass in flight finish
+(bounded by ``shutdown_grace``), and exit 0; SIGHUP re-reads everything. One writer per state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from reconciler.daemon.git_source import GitSource, GitSourceError
+from reconciler.daemon.health import ResourceHealth, fingerprints
+from reconciler.daemon.http_api import build_app, http_server
+from reconciler.daemon.lock import WriterLock
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.triggers import PassTrigger, every, watch_files
+from reconciler.daemon.webhooks import WebhookReceivers
+from reconciler.engine.progress_report import campaign_progress
+from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desired
+from reconciler.load import load_desired_state
+from reconciler.model import DesiredState, Kind, ResourceKey
+from reconciler.secrets import Redactor
+from reconciler.state.ledger import SendLedger
+from reconciler.state.store import state_file_path
+
+log = structlog.get_logger("reconciler.daemon")
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    paths: tuple[Path, ...]
+    root: Path | None
+    state_url: str
+    listen: str = "127.0.0.1:8790"
+    resync_seconds: float = 60.0
+    debounce_ms: int = 200
+    shutdown_grace: float = 20.0
+    webhook_token: str | None = None
+    git_url: str | None = None
+    git_branch: str = "main"
+    git_interval: float = 30.0
+    standby: bool = False
+    request: PassRequest = field(default_factory=lambda: PassRequest(paths=()))
+
+
+class WatchService:
+    def __init__(self, settings: WatchSettings, *, environ: dict[str, str], redactor: Redactor) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.redactor = redactor
+        self.metrics = DaemonMetrics()
+        self.trigger = PassTrigger()
+        self.stop = asyncio.Event()
+        self.health = ResourceHealth()
+        self.last_good: DesiredState | None = None
+        self.last: PassResult | None = None
+        self.last_error = ""
+        self.ready_flag = False
+        self.passes = 0
+        self.state_path = state_file_path(settings.state_url)
+        self.lock = WriterLock(self.state_path.with_name(self.state_path.name + ".lock"))
+        self.git = GitSource(settings.git_url, settings.git_branch, self.state_path.parent) if settings.git_url else None
+        self._ledger: SendLedger | None = None
+
+    # --- what the endpoints show ------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.lock_held:
+            return False, "standby: another daemon holds the state store"
+        return (True, "") if self.ready_flag else (False, self.last_error or "first pass not finished")
+
+    def status(self) -> dict[str, Any]:
+        result = self.last
+        resources: list[dict[str, Any]] = []
+        if self.last_good is not None and result is not None and result.observed is not None:
+            outcomes = {}
+            for outcome in (result.report.outcomes if result.report else ()):
+                outcomes.setdefault(str(outcome.key), []).append(
+                    {"verb": outcome.action.verb.value, "outcome": outcome.status.value, "message": outcome.message})
+            reasons = {str(n.key): n.reason for n in (result.plan.noops if result.plan else ())}
+            for row in campaign_progress(self.last_good, result.observed):
+                key = f"Campaign/{row.campaign}"
+                resources.append({"resource": key, "backend": row.backend,
+                                  "desired": _desired_summary(self.last_good, row.campaign),
+                                  "observed": {"state": row.state, "counts": row.counts, "detail": row.detail},
+                                  "last_outcomes": outcomes.get(key, []), "reason": reasons.get(key, ""),
+                                  "blocked": self.health.blocked(ResourceKey(Kind.CAMPAIGN, row.campaign),
+                                                                 time.time())})
+        return {"ready": self.ready()[0], "revision": self.git.revision if self.git else "",
+                "passes": self.passes, "last_error": self.last_error, "resources": resources}
+
+    @property
+    def lock_held(self) -> bool:
+        return self.lock._fd is not None
+
+    def ledger(self) -> SendLedger | None:
+        if self._ledger is None and self.state_path.exists():
+            self._ledger = SendLedger(self.state_path)
+        return self._ledger
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._shutdown, sig)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.trigger.fire("reload (SIGHUP)"))
+        webhooks = WebhookReceivers(token=self.settings.webhook_token, metrics=self.metrics, ledger=self.ledger,
+                                    on_event=self.trigger.fire)
+        server = http_server(build_app(metrics=self.metrics, ready=self.ready, status=self.status,
+                                       webhooks=webhooks), self.settings.listen)
+        server_task = asyncio.create_task(server.serve())
+        try:
+            if not await self._acquire_lock():
+                return 1
+            await self._loop()
+            return 0
+        finally:
+            server.should_exit = True
+            await server_task
+            self.lock.release()
+            if self._ledger is not None:
+                self._ledger.close()
+
+    async def _acquire_lock(self) -> bool:
+        while not self.lock.try_acquire():
+            if not self.settings.standby:
+                log.error("daemon.locked", store=str(self.state_path), holder_pid=self.lock.holder(),
+                          hint="another daemon writes to this state store; use --standby to wait")
+                return False
+            log.info("daemon.standby", store=str(self.state_path), holder_pid=self.lock.holder())
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=2.0)
+                return False
+            except TimeoutError:
+                continue
+        log.info("daemon.writer", store=str(self.state_path), pid=os.getpid())
+        return True
+
+    async def _loop(self) -> None:
+        background = [asyncio.create_task(every(self.settings.resync_seconds, "resync", self.trigger, self.stop))]
+        if self.git is not None:
+            background.append(asyncio.create_task(every(self.settings.git_interval, "git", self.trigger, self.stop)))
+        else:
+            background.append(asyncio.create_task(
+                watch_files(self.settings.paths, self.trigger, self.stop, debounce_ms=self.settings.debounce_ms)))
+        self.trigger.fire("start")
+        retry_timer: asyncio.TimerHandle | None = None
+        try:
+            while not self.stop.is_set():
+                reasons = await self.trigger.wait()
+                if self.stop.is_set():
+                    break
+                await self._bounded_pass(reasons)
+                if retry_timer is not None:
+                    retry_timer.cancel()
+                retry_timer = self._schedule_retry()
+        finally:
+            self.stop.set()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+    def _schedule_retry(self) -> asyncio.TimerHandle | None:
+        when = self.health.next_retry(time.time())
+        if when is None:
+            return None
+        return asyncio.get_running_loop().call_later(max(when - time.time(), 0.05), self.trigger.fire, "retry")
+
+    async def _bounded_pass(self, reasons: set[str]) -> None:
+        task = asyncio.create_task(self.one_pass(reasons))
+        stopping = asyncio.create_task(self.stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():  # SIGTERM during a pass: let it finish, but not forever
+            log.info("daemon.draining", grace_seconds=self.settings.shutdown_grace)
+            done, _ = await asyncio.wait({task}, timeout=self.settings.shutdown_grace)
+            if not done:
+                task.cancel()
+                log.warning("daemon.pass_cancelled", note="dispatching sends are resolved at the next start")
+        stopping.cancel()
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            self.last_error = f"{type(task.exception()).__name__}: {task.exception()}"
+            log.error("daemon.pass_crashed", error=self.redactor.scrub(self.last_error))
+
+    def _shutdown(self, sig: int) -> None:
+        log.info("daemon.stopping", signal=signal.Signals(sig).name)
+        self.stop.set()
+        self.trigger.fire("stop")
+
+    async def one_pass(self, reasons: set[str]) -> None:
+        started = time.monotonic()
+        paths = self.settings.paths
+        if self.git is not None:
+            try:
+                revision = await self.git.sync()
+                self.metrics.set_revision(revision)
+            except GitSourceError as exc:
+                log.error("git.sync_failed", error=self.redactor.scrub(str(exc)))
+            paths = tuple(self.git.checkout / p for p in paths)
+        desired = self._load(paths)
+        if desired is None:
+            return
+        prints = fingerprints(desired)
+        self.health.spec_changed(prints)
+        now = time.time()
+        request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url)
+        result = await reconcile_desired(desired, request, now=datetime.now(UTC), environ=self.environ,
+                                         redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
+                                         on_request=self.metrics.record_request)
+        self._record(result, prints, reasons, time.monotonic() - started)
+
+    def _load(self, paths: tuple[Path, ...]) -> DesiredState | None:
+        loaded = load_desired_state(list(paths), root=self.settings.root if self.git is None else self.git.checkout)
+        if loaded.desired is not None:
+            self.last_good = loaded.desired
+            return loaded.desired
+        self.metrics.invalid.inc()
+        for diagnostic in loaded.diagnostics:
+            log.error("declarations.invalid", problem=diagnostic.format())
+        self.last_error = f"{len(loaded.diagnostics)} problem(s) in the declarations; the last good state is kept"
+        return self.last_good
+
+    def _record(self, result: PassResult, prints: dict[Any, str], reasons: set[str], seconds: float) -> None:
+        self.passes += 1
+        self.last = result
+        self.metrics.pass_seconds.observe(seconds)
+        self.metrics.passes.labels("ok" if result.ok else "failed").inc()
+        if result.report is not None:
+            self.metrics.record_report(result.report)
+            self.health.record(result.report, prints, time.time())
+            if "resync" in reasons and result.report.outcomes:
+                self.metrics.drift.inc()
+        ledger = self.ledger()
+        if ledger is not None and self.last_good is not None:
+            self.metrics.set_ledger({c: ledger.counts(s.backend, c) for c, s in self.last_good.campaigns.items()})
+        if result.plan is not None and not result.plan.unreadable:
+            self.ready_flag = True
+            self.last_error = "" if result.ok else self.last_error
+        actions = len(result.report.outcomes) if result.report else 0
+        log.info("pass.done", reasons=sorted(reasons), seconds=round(seconds, 3), actions=actions, ok=result.ok,
+                 diagnostics=[d.format() for d in result.diagnostics][:20])
+
+
+def _desired_summary(desired: DesiredState, campaign: str) -> dict[str, Any]:
+    spec = desired.campaigns[campaign]
+    summary = {k: v for k, v in asdict(spec).items() if k in ("backend", "state", "campaign_id", "description")}
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in summary.items()}

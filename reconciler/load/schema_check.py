@@ -1,0 +1,245 @@
+"""Validation of one document against its kind's JSON Schema, with messages that point at nodes.
+
+The schemas in ``schemas/`` are the reference documentation and what editors validate against; the
+loader uses the same files. Valid documents pass a compiled fast check; invalid ones go through
+jsonschema's Draft 2020-12 validator, whose errors are turned into diagnostics at the offending node
+(the unknown key itself, the bad value, the mapping that lacks a field) saying what was found and
+what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from reconciler.load.schema_fastpath import Check, compile_fast_check
+from reconciler.load.positions import Path_
+from reconciler.load.yaml_scalars import describe_noun
+from reconciler.model import Kind
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_FILES = {
+    Kind.BACKEND: "backend.schema.json",
+    Kind.PACKAGE: "package.schema.json",
+    Kind.CAMPAIGN: "campaign.schema.json",
+    Kind.GATEWAY_ASSIGNMENT: "gateway-assignment.schema.json",
+    Kind.SCHEDULE: "schedule.schema.json",
+}
+SECRET_KEYS = frozenset({"secret", "password", "privateKey"})
+SECRET_MESSAGE = "secrets must be references ({env: NAME} or {file: PATH}), not literal values"
+
+_DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def is_date_time(text: str) -> bool:
+    """RFC 3339 date-time with a time-zone offset (``Z`` or ``+hh:mm``), and a real calendar date."""
+    if _DATE_TIME.match(text) is None:
+        return False
+    try:
+        datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return False
+    return True
+
+
+def is_uri(text: str) -> bool:
+    """An absolute URI with a scheme and, for http(s), a host."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    if not parts.scheme or any(c.isspace() for c in text):
+        return False
+    return bool(parts.hostname) if parts.scheme in ("http", "https") else True
+
+
+FORMATS = {"date-time": is_date_time, "uri": is_uri}
+TYPE_NOUNS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+              "object": "a mapping", "array": "a list", "null": "null"}
+FORMAT_HINTS = {
+    "date-time": "an RFC 3339 date-time with a time-zone offset, e.g. 2027-03-01T01:00:00Z",
+    "uri": "an absolute URL with a host, e.g. https://iotc.example.net",
+}
+
+
+@lru_cache(maxsize=None)
+def schema_for(kind: Kind) -> dict[str, Any]:
+    with open(SCHEMA_DIR / SCHEMA_FILES[kind], encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def validator_for(kind: Kind) -> Draft202012Validator:
+    checker = FormatChecker(formats=())
+    for name, test in FORMATS.items():
+        # formats constrain strings only; other types are the "type" keyword's business
+        checker.checks(name)(lambda value, test=test: not isinstance(value, str) or test(value))
+    return Draft202012Validator(schema_for(kind), format_checker=checker)
+
+
+@lru_cache(maxsize=None)
+def fast_check_for(kind: Kind) -> Check:
+    return compile_fast_check(schema_for(kind), formats=FORMATS)
+
+
+def dotted(path: Path_) -> str:
+    """``("spec", "packages", 0)`` -> ``spec.packages[0]``."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text or "document"
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value quoted for a message, shortened."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"`{text}`"
+
+
+def names_list(names: list[str] | tuple[str, ...] | set[str], limit: int = 25) -> str:
+    ordered = sorted(names)
+    text = ", ".join(ordered[:limit])
+    return text + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "") if ordered else "(none)"
+
+
+def did_you_mean(word: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def is_secret_path(kind: Kind, path: Path_) -> bool:
+    """Values under a Backend's ``spec.auth`` are never repeated in messages (they may be secrets)."""
+    return kind is Kind.BACKEND and path[:2] == ("spec", "auth")
+
+
+class SchemaProblem:
+    """One schema violation: where (path, and whether the key rather than the value) and what."""
+
+    __slots__ = ("path", "at_key", "message", "blame")
+
+    def __init__(self, path: Path_, message: str, *, at_key: bool = False, blame: Path_ | None = None) -> None:
+        self.path = path  # where to point
+        self.at_key = at_key  # point at the key naming ``path`` rather than at its value
+        self.message = message
+        self.blame = path if blame is None else blame  # what the later checks must not trust
+
+
+MAX_PROBLEMS_PER_DOCUMENT = 50
+
+
+def check_document(kind: Kind, value: Any) -> list[SchemaProblem]:
+    """Validate one document of a known kind; an empty list means valid.
+
+    At most ``MAX_PROBLEMS_PER_DOCUMENT`` problems are explained (a list of 100,000 bad items would
+    otherwise flood the output and take long); a last one then says that there are more.
+    """
+    if fast_check_for(kind)(value):
+        return []
+    problems: list[SchemaProblem] = []
+    seen: set[tuple[Path_, str]] = set()
+    for error in validator_for(kind).iter_errors(value):
+        for problem in _explain(kind, error):
+            if (problem.path, problem.message) in seen:
+                continue
+            if len(problems) == MAX_PROBLEMS_PER_DOCUMENT:
+                problems.append(SchemaProblem(problem.path, f"{dotted(problem.path)}: ... and more problems in this "
+                                              f"document (only the first {MAX_PROBLEMS_PER_DOCUMENT} are shown)",
+                                              blame=()))
+                return problems
+            seen.add((problem.path, problem.message))
+            problems.append(problem)
+    return problems
+
+
+def _explain(kind: Kind, error: ValidationError) -> Iterator[SchemaProblem]:
+    path: Path_ = tuple(error.absolute_path)
+    where = dotted(path)
+    instance, keyword, expected, schema = error.instance, error.validator, error.validator_value, error.schema
+    if is_secret_path(kind, path) and len(path) == 3 and path[2] in SECRET_KEYS and not isinstance(instance, dict):
+        yield SchemaProblem(path, f"{where}: {SECRET_MESSAGE}")
+        return
+    secret = is_secret_path(kind, path)
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(schema.get("properties", {}))
+        for key in instance:
+            if key not in allowed:
+                yield SchemaProblem(path + (key,), f"{where}: unknown field `{key}`{did_you_mean(key, allowed)}; "
+                                                   f"expected one of: {', '.join(allowed)}", at_key=True)
+    elif keyword == "required" and isinstance(instance, dict):
+        for key in expected:
+            if key not in instance:
+                yield SchemaProblem(path, f"{where}: missing required field `{key}`", at_key=bool(path),
+                                    blame=path + (key,))
+    elif keyword == "enum":
+        found = "a secret value" if secret else shown(instance)
+        yield SchemaProblem(path, f"{where}: found {found}, expected one of: {', '.join(map(str, expected))}")
+    elif keyword == "const":
+        yield SchemaProblem(path, f"{where}: found {shown(instance)}, expected `{expected}`")
+    elif keyword == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(TYPE_NOUNS.get(name, name) for name in types)
+        found = describe_noun(instance)
+        if isinstance(instance, (str, int, float)) and not isinstance(instance, bool) and not secret:
+            found += f" {shown(instance)}"
+            if "string" in types and isinstance(instance, (int, float)):
+                found += f" (quote it to make it a string: \"{instance}\")"
+        yield SchemaProblem(path, f"{where}: found {found}, expected {wanted}")
+    elif keyword == "pattern":
+        hint = schema.get("patternErrorMessage") or f"text matching {expected}"
+        found = "" if secret else f"found {shown(instance)}, "
+        yield SchemaProblem(path, f"{where}: {found}expected {hint}")
+    elif keyword == "format":
+        hint = FORMAT_HINTS.get(expected, f"a {expected}")
+        yield SchemaProblem(path, f"{where}: found {shown(instance)}, expected {hint}")
+    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
+                 "exclusiveMaximum": "less than"}[keyword]
+        yield SchemaProblem(path, f"{where}: found {shown(instance)}, expected a number {bound} {expected}")
+    elif keyword in ("minLength", "maxLength"):
+        if keyword == "minLength" and expected == 1:
+            yield SchemaProblem(path, f"{where}: found an empty string, expected a non-empty one")
+        else:
+            bound = "at least" if keyword == "minLength" else "at most"
+            yield SchemaProblem(path, f"{where}: found a string of {len(instance)} characters, expected {bound} "
+                                      f"{expected}")
+    elif keyword in ("minItems", "maxItems"):
+        if keyword == "minItems" and expected == 1:
+            yield SchemaProblem(path, f"{where}: found an empty list, expected at least one item")
+        else:
+            bound = "at least" if keyword == "minItems" else "at most"
+            yield SchemaProblem(path, f"{where}: found {len(instance)} items, expected {bound} {expected}")
+    elif keyword == "uniqueItems" and isinstance(instance, list):
+        yield from _duplicates(path, instance)
+    elif keyword in ("minProperties", "maxProperties") and isinstance(instance, dict):
+        options = " or ".join(f"`{name}`" for name in schema.get("properties", {}))
+        found = ", ".join(f"`{key}`" for key in instance) or "nothing"
+        yield SchemaProblem(path, f"{where}: expected exactly one of {options}; found {found}", at_key=bool(path))
+    elif keyword == "propertyNames":
+        yield SchemaProblem(path, f"{where}: a key is not allowed here: {error.message}")
+    else:
+        yield SchemaProblem(path, f"{where}: {error.message}")
+
+
+def _duplicates(path: Path_, items: list[Any]) -> Iterator[SchemaProblem]:
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key in first:
+            yield SchemaProblem(path + (index,), f"{dotted(path + (index,))}: duplicate item {shown(item)} (also item "
+                                                 f"{first[key]})")
+        else:
+            first[key] = index

@@ -1,0 +1,72 @@
+"""Helpers shared by the IoT campaign manager adapter tests (no tests in here): a sandbox with a user
+whose password is distinctive enough to search for, and specs / contexts pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.backends.protocol import ConnectContext
+from reconciler.model import BackendLimits, BackendSpec, BackendType
+from reconciler.sandbox.clock import SimClock
+from reconciler.sandbox.harness import SandboxServer
+from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
+from reconciler.sandbox.iot_campaigns_model import ALL_PERMISSIONS
+from reconciler.sandbox.testing import running_simulator
+from reconciler.secrets import Redactor, SecretRef
+
+USER = "ops"
+PASSWORD = "correct-horse-battery-staple"
+VIEWER = "viewer"
+VIEWER_PASSWORD = "viewer-horse-battery"
+USERS = {USER: (PASSWORD, ALL_PERMISSIONS), VIEWER: (VIEWER_PASSWORD, frozenset({"View Campaign", "View Package"}))}
+
+
+@contextmanager
+def iot_sandbox(**options: Any) -> Iterator[SandboxServer]:
+    clock = SimClock()
+    sim = IotCampaignsSimulator(clock=clock, seed=11, users=USERS, **options)
+    with running_simulator(sim, clock=clock) as server:
+        yield server
+
+
+def backend_spec(url: str, *, user: str = USER, options: Mapping[str, object] | None = None,
+                 max_retries: int = 4) -> BackendSpec:
+    return BackendSpec(
+        name="b1", type=BackendType.IOT_CAMPAIGNS, url=url,
+        auth={"username": user, "password": SecretRef(env="B1_SECRET")},
+        limits=BackendLimits(timeout_seconds=10, max_retries=max_retries),
+        options=dict(options or {}),
+    )
+
+
+def connect_context(root: Path, *, password: str = PASSWORD) -> ConnectContext:
+    return ConnectContext(root=root, environ={"B1_SECRET": password}, redactor=Redactor())
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+def reset(server: SandboxServer) -> None:
+    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+
+
+def stats(server: SandboxServer) -> dict[str, int]:
+    return dict(httpx.get(f"{server.url}/_sandbox/stats").json()["requests"])
+
+
+def state(server: SandboxServer) -> dict[str, Any]:
+    return dict(httpx.get(f"{server.url}/_sandbox/state").json())
+
+
+def set_faults(server: SandboxServer, **faults: object) -> None:
+    httpx.post(f"{server.url}/_sandbox/faults", json=faults).raise_for_status()
+
+
+def advance(server: SandboxServer, seconds: float) -> None:
+    httpx.post(f"{server.url}/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()

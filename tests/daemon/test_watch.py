@@ -1,0 +1,162 @@
+"""``reconcile watch`` as a real process against the sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from tests.daemon.daemon_process import TOKEN, DaemonProcess, eventually
+from tests.engine import crash
+from tests.engine import sandbox_repo as repo
+
+GWS = ["gw-00001", "gw-00002"]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[RunningSandbox]:
+    options = SandboxOptions(port_base=0, gateway_count=20, seed=2, sms_gateway={"send_rate_per_port": 1000.0})
+    with running_sandbox(options) as running:
+        yield running
+
+
+@pytest.fixture
+def decl(sandbox: RunningSandbox, tmp_path: Path) -> Path:
+    repo.reset(sandbox)
+    folder = repo.make_repo(tmp_path / "ops", sandbox)
+    repo.write(folder, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS))
+    return folder
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.stop()
+
+
+def start(daemons: list[DaemonProcess], cwd: Path, *args: str) -> DaemonProcess:
+    daemon = DaemonProcess(cwd, *args, "--state", f"sqlite:///{cwd}/state.db", "--webhook-token-env", "HOOK_TOKEN",
+                           env={**repo.SECRETS, **crash.environment()})
+    daemons.append(daemon)
+    return daemon
+
+
+def campaign_status(sandbox: RunningSandbox, name: str) -> str | None:
+    campaigns = {c["name"]: c for c in repo.sandbox_state(sandbox, "iot-campaigns")["campaigns"]}
+    return campaigns[name]["status"] if name in campaigns else None
+
+
+def test_an_edited_file_converges(sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess],
+                                  tmp_path: Path) -> None:
+    daemon = start(daemons, tmp_path, str(decl), "--resync", "30", "--debounce-ms", "50")
+    daemon.wait_ready()
+    assert campaign_status(sandbox, "rollout") == "STARTED"
+    repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS, state="stopped"))
+    eventually(lambda: campaign_status(sandbox, "rollout") == "STOPPED", timeout=10)
+    assert daemon.terminate() == 0
+
+
+def test_drift_is_corrected_at_the_next_resync(sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess],
+                                               tmp_path: Path) -> None:
+    daemon = start(daemons, tmp_path, str(decl), "--resync", "1")
+    daemon.wait_ready()
+    state = repo.sandbox_state(sandbox, "iot-campaigns")
+    campaign_id = next(c["id"] for c in state["campaigns"] if c["name"] == "rollout")
+    token = httpx.post(f"{sandbox.url('iot-campaigns')}/api/tokens", auth=("admin", "admin")).json()["accessToken"]
+    httpx.put(f"{sandbox.url('iot-campaigns')}/api/campaigns/{campaign_id}/stop", json={"campaignId": campaign_id},
+              headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    assert campaign_status(sandbox, "rollout") == "STOPPED"
+    eventually(lambda: campaign_status(sandbox, "rollout") == "STARTED", timeout=15)
+    eventually(lambda: "reconcile_drift_corrections_total 1.0" in daemon.get("/metrics").text, timeout=5)
+
+
+def test_an_invalid_edit_is_reported_and_the_daemon_keeps_running(
+    sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    daemon = start(daemons, tmp_path, str(decl), "--resync", "30", "--debounce-ms", "50")
+    daemon.wait_ready()
+    (decl / "rollout.yaml").write_text("apiVersion: reconciler/v1\nkind: Campaign\nmetadata: {name: [\n")
+    eventually(lambda: "last good state is kept" in daemon.status()["last_error"], timeout=10)
+    assert daemon.get("/healthz").status_code == 200
+    assert "rollout.yaml" in daemon.logs()
+    repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS, state="stopped"))
+    eventually(lambda: campaign_status(sandbox, "rollout") == "STOPPED", timeout=10)
+
+
+def test_git_commits_are_picked_up_and_the_revision_is_shown(
+    sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    origin = decl.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(origin), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("checkout", "-q", "-b", "main")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "first")
+    daemon = start(daemons, tmp_path, "campaigns.d", "--git", str(origin), "--branch", "main", "--interval", "0.5")
+    daemon.wait_ready()
+    first = git("rev-parse", "HEAD")
+    assert daemon.status()["revision"] == first
+    repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS, state="stopped"))
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "stop the rollout")
+    second = git("rev-parse", "HEAD")
+    eventually(lambda: campaign_status(sandbox, "rollout") == "STOPPED", timeout=15)
+    eventually(lambda: daemon.status()["revision"] == second, timeout=5)
+    assert f'revision="{second}"' in daemon.get("/metrics").text
+
+
+def test_webhooks_need_the_token_and_ignore_replays(
+    sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    daemon = start(daemons, tmp_path, str(decl), "--resync", "30")
+    daemon.wait_ready()
+    push = {"sn": "x", "sms_result": [{"port": 1, "number": "10086", "time": "2016-07-12 01:46:02",
+                                       "status": "DELIVERED", "count": 1, "succ_count": 1, "ref_id": 215,
+                                       "imsi": "460004642148063"}]}
+    assert httpx.post(f"{daemon.url}/webhooks/sms-gateway/wrong", json=push).status_code == 404
+    assert httpx.post(f"{daemon.url}/webhooks/sms-gateway/{TOKEN}", json=push).json()["accepted"] is True
+    assert httpx.post(f"{daemon.url}/webhooks/sms-gateway/{TOKEN}", json=push).json() == {"ignored": "replay"}
+    big = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    assert httpx.post(f"{daemon.url}/webhooks/iot/{TOKEN}", content=big).status_code == 413
+    assert httpx.post(f"{daemon.url}/webhooks/iot/{TOKEN}", json={"campaignId": "c", "state": "X"}).status_code == 200
+    metrics = daemon.get("/metrics").text
+    for result in ("unauthenticated", "replay", "too-large", "accepted"):
+        assert f'result="{result}"' in metrics
+
+
+def test_a_second_daemon_on_the_same_store_does_not_write(
+    sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    first = start(daemons, tmp_path, str(decl), "--resync", "30")
+    first.wait_ready()
+    second = start(daemons, tmp_path, str(decl), "--resync", "30")
+    assert second.process.wait(timeout=20) == 1
+    assert "another daemon" in second.logs()
+    standby = start(daemons, tmp_path, str(decl), "--resync", "30", "--standby")
+    eventually(lambda: standby.get("/readyz").status_code == 503, timeout=20)
+    assert "standby" in standby.get("/readyz").text
+
+
+def test_sigterm_mid_send_leaves_no_duplicate_after_restart(
+    sandbox: RunningSandbox, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    crash.set_latency(sandbox, "sms-gateway", 200)
+    ops = crash.sms_repo(tmp_path / "sms", sandbox, backend="gw", recipients=2000)
+    daemon = start(daemons, tmp_path, str(ops), "--resync", "30", "--shutdown-grace", "0.3")
+    eventually(lambda: len(crash.delivered_numbers(sandbox, "sms-gateway", "number")) > 0, timeout=30)
+    assert daemon.terminate() == 0
+    restarted = start(daemons, tmp_path, str(ops), "--resync", "30")
+    eventually(lambda: len(crash.delivered_numbers(sandbox, "sms-gateway", "number")) == 2000, timeout=60)
+    counts: Counter[str] = crash.delivered_numbers(sandbox, "sms-gateway", "number")
+    assert max(counts.values()) == 1
+    assert restarted.terminate() == 0
+    crash.set_latency(sandbox, "sms-gateway", 0)

@@ -1,0 +1,124 @@
+"""YAML text to data with positions: values, positions, and bounded handling of hostile input."""
+
+from __future__ import annotations
+
+import time
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.load.yaml_source import MAX_DEPTH, YamlDocument, parse_documents
+
+
+def parse(text: str | bytes) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    data = text.encode() if isinstance(text, str) else text
+    problems: list[Diagnostic] = []
+    docs = list(parse_documents(data, data.decode("utf-8", "replace"), file="f.yaml", problems=problems))
+    return docs, problems
+
+
+def billion_laughs(levels: int = 9) -> str:
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for level in range(1, levels):
+        name, previous = chr(97 + level), chr(96 + level)
+        text += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
+    return text
+
+
+def test_scalars_follow_the_yaml_core_schema() -> None:
+    """Plain scalars become int, float, bool and null as in PyYAML's safe loader; quoted ones stay text."""
+    (doc,), problems = parse('a: [1, 0x1f, 1_000, 2.5, true, no, ~, null, "7", plain]\n')
+    assert doc.value == {"a": [1, 31, 1000, 2.5, True, False, None, None, "7", "plain"]}
+    assert problems == []
+
+
+def test_timestamps_stay_text() -> None:
+    """An unquoted date-time is kept as written, for the schema's date-time check."""
+    (doc,), _ = parse("begin: 2027-03-01T01:00:00Z\n")
+    assert doc.value == {"begin": "2027-03-01T01:00:00Z"}
+
+
+def test_keys_are_always_strings() -> None:
+    """``1:``, ``true:`` and ``null:`` keys are the text written, never numbers or booleans."""
+    (doc,), _ = parse("1: a\ntrue: b\nnull: c\n")
+    assert doc.value == {"1": "a", "true": "b", "null": "c"}
+
+
+def test_positions_of_values_and_keys_are_one_based() -> None:
+    """``at`` points at a value, ``key_at`` at the key naming it, for mappings and list items."""
+    (doc,), _ = parse("spec:\n  url: http://x\n  ports: [1, 2]\n")
+    assert doc.at(("spec", "url")) == (2, 8)
+    assert doc.key_at(("spec", "url")) == (2, 3)
+    assert doc.at(("spec", "ports", 1)) == (3, 14)
+    assert doc.at(()) == (1, 1)
+
+
+def test_a_missing_path_falls_back_to_its_nearest_ancestor() -> None:
+    """Asking for a position below a scalar or a missing key gives the deepest known node."""
+    (doc,), _ = parse("spec:\n  url: http://x\n")
+    assert doc.at(("spec", "missing", 3)) == doc.at(("spec",))
+
+
+def test_several_documents_keep_their_own_positions() -> None:
+    """Positions are per document; empty documents are skipped but keep the numbering."""
+    docs, _ = parse("a: 1\n---\n---\nb: 2\n")
+    assert [(d.index, d.value) for d in docs] == [(0, {"a": 1}), (2, {"b": 2})]
+    assert docs[1].at(("b",)) == (4, 4)
+
+
+def test_merge_keys_copy_what_is_not_written() -> None:
+    """``<<`` merges a mapping; keys written in place win."""
+    (doc,), problems = parse("base: &base {a: 1, b: 2}\nthis: {<<: *base, b: 3}\n")
+    assert doc.value["this"] == {"a": 1, "b": 3}
+    assert problems == []
+
+
+def test_duplicate_key_is_reported_at_the_second_key() -> None:
+    """The repeat is named with the position of the first."""
+    (doc,), problems = parse("a: 1\nb: 2\na: 3\n")
+    assert [(p.line, p.col) for p in problems] == [(3, 1)]
+    assert "first written at line 1, column 1" in problems[0].message
+    assert doc.yaml_problems
+
+
+def test_billion_laughs_is_refused_in_well_under_a_second() -> None:
+    """Aliases that expand beyond the budget stop the document quickly, without expanding anything."""
+    started = time.perf_counter()
+    docs, problems = parse(billion_laughs())
+    assert time.perf_counter() - started < 0.5
+    assert docs == []
+    assert "alias expansion too large" in problems[0].message
+
+
+def test_deep_nesting_is_refused_quickly() -> None:
+    """A hundred thousand nested lists give one diagnostic, fast, and no crash of the C parser."""
+    started = time.perf_counter()
+    _, problems = parse("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert time.perf_counter() - started < 0.5
+    assert len(problems) == 1
+    assert f"nested deeper than {MAX_DEPTH} levels" in problems[0].message
+
+
+def test_aliases_cannot_smuggle_depth() -> None:
+    """An alias to a deep structure placed deep counts the anchored depth too."""
+    deep = "[" * 40 + "]" * 40
+    _, problems = parse(f"a: &deep {deep}\nb: " + "[" * 30 + "*deep" + "]" * 30 + "\n")
+    assert any("through alias `*deep`" in p.message for p in problems)
+
+
+def test_unknown_tags_are_reported_at_the_tag() -> None:
+    """``!!python/...`` and local tags are refused where they are written; nothing is constructed."""
+    _, problems = parse("a: !!python/object/apply:os.system ['true']\nb: !custom x\n")
+    assert [(p.line, p.col) for p in problems] == [(1, 4), (2, 4)]
+    assert "!!python/object/apply:os.system" in problems[0].message
+
+
+def test_syntax_error_keeps_the_documents_before_it() -> None:
+    """A syntax error ends the file with one diagnostic; earlier documents are still returned."""
+    docs, problems = parse("a: 1\n---\nb: [1\n")
+    assert [d.value for d in docs] == [{"a": 1}]
+    assert len(problems) == 1 and problems[0].message.startswith("YAML syntax error")
+
+
+def test_byte_order_mark_is_accepted() -> None:
+    """A UTF-8 BOM at the start is ignored."""
+    (doc,), problems = parse(b"\xef\xbb\xbfa: 1\n")
+    assert doc.value == {"a": 1} and problems == []
