@@ -15,6 +15,11 @@ from reconciler.backends.sms_text import render_text
 from reconciler.errors import AuthError, BackendError, TemporaryBackendError, UnknownOutcomeError
 
 
+def ogangi_number(number: str) -> str:
+    """Ogangi takes the digits of the international number, without the leading ``+``."""
+    return number.removeprefix("+")
+
+
 class OgangiSmsSender:
     max_batch = 1
     can_query = False
@@ -29,8 +34,8 @@ class OgangiSmsSender:
 
     async def _send_one(self, text: str, message: OutgoingSms, sender: str, carrier: str | None) -> SmsReceipt:
         try:
-            reply = await self.client.send(message.number, render_text(text, message.params), sender=sender,
-                                           carrier=carrier)
+            reply = await self.client.send(ogangi_number(message.number), render_text(text, message.params),
+                                           sender=sender, carrier=carrier)
         except UnknownOutcomeError as exc:
             return SmsReceipt(message.key, SmsFate.UNKNOWN, reason=exc.message)
         except (AuthError, TemporaryBackendError) as exc:  # refused before anything was sent

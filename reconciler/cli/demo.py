@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 print(STEP.format(f"4/5 advance the sandbox clock by {advance / 3600:.1f} hours"))
                 sandbox.clock.advance(advance)
                 print(STEP.format("5/5 status: reconcile status " + path))
-                main(["status", path])
+                main(["status", path, *state])
         except (RuntimeError, TimeoutError, OSError) as exc:
             print(f"reconcile demo: cannot start the sandbox: {exc} "
                   "(is `reconcile sandbox` already running on 8701-8704? stop it first)")

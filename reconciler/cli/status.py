@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli.apply import add_common_arguments
 from reconciler.cli.render import render_diagnostics
 from reconciler.engine.progress_report import CampaignProgress, campaign_progress
 from reconciler.engine.reconcile import observe_declared
@@ -22,9 +23,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="show campaign progress from the backends",
                                    description="Per declared campaign: its state and progress counts "
                                                "(gateway states, participant states) as the backends report them.")
-    parser.add_argument("paths", nargs="*", metavar="PATH", type=Path,
-                        help="YAML files or folders (default: campaigns.d/)")
-    parser.add_argument("--root", type=Path, help="repository root (default: the git work tree of PATH)")
+    add_common_arguments(parser)
     parser.add_argument("--output", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
 
@@ -42,12 +41,13 @@ def render_rows(rows: list[CampaignProgress]) -> str:
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
-    result = asyncio.run(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
-                                          environ=dict(os.environ), redactor=redactor))
+    result, sms = asyncio.run(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
+                                               environ=dict(os.environ), redactor=redactor,
+                                               state_url=None if args.no_state else args.state))
     if result.desired is None or result.observed is None:
         print(redactor.scrub(render_diagnostics(result.diagnostics)), file=sys.stderr)
         return 1
-    rows = campaign_progress(result.desired, result.observed)
+    rows = campaign_progress(result.desired, result.observed, sms)
     if args.output == "json":
         print(json.dumps({"campaigns": [asdict(r) for r in rows]}, indent=2))
     else:

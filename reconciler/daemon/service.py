@@ -89,7 +89,7 @@ class WatchService:
                 outcomes.setdefault(str(outcome.key), []).append(
                     {"verb": outcome.action.verb.value, "outcome": outcome.status.value, "message": outcome.message})
             reasons = {str(n.key): n.reason for n in (result.plan.noops if result.plan else ())}
-            for row in campaign_progress(self.last_good, result.observed):
+            for row in campaign_progress(self.last_good, result.observed, result.sms):
                 key = f"Campaign/{row.campaign}"
                 resources.append({"resource": key, "backend": row.backend,
                                   "desired": _desired_summary(self.last_good, row.campaign),

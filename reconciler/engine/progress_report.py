@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.model import DesiredState, IotCampaignSpec, SimCampaignSpec, SmsCampaignSpec
 from reconciler.observed import ObservedState
+from reconciler.planner.plan import SmsOutlook
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,8 @@ class CampaignProgress:
     detail: str = ""
 
 
-def campaign_progress(desired: DesiredState, observed: ObservedState) -> list[CampaignProgress]:
+def campaign_progress(desired: DesiredState, observed: ObservedState,
+                      sms: Mapping[str, SmsOutlook] | None = None) -> list[CampaignProgress]:
     rows = []
     for spec in sorted(desired.campaigns.values(), key=lambda c: c.name):
         observation = observed.backends.get(spec.backend)
@@ -42,7 +45,8 @@ def campaign_progress(desired: DesiredState, observed: ObservedState) -> list[Ca
             rows.append(CampaignProgress(spec.name, spec.backend, sims[0].state, dict(sims[0].counts),
                                          f"campaign {spec.campaign_id}"))
         elif isinstance(spec, SmsCampaignSpec):
-            rows.append(CampaignProgress(spec.name, spec.backend, "not-sent",
-                                         detail=f"{spec.recipients.count} recipients; SMS sending is not "
-                                                "available in this version"))
+            outlook = (sms or {}).get(spec.name) or SmsOutlook(spec.recipients.count, spec.recipients.count)
+            counts = {"to-send": outlook.to_send, **dict(sorted(outlook.counts.items()))}
+            rows.append(CampaignProgress(spec.name, spec.backend, spec.state.value, counts,
+                                         f"{outlook.recipients} recipients (from the send ledger)"))
     return rows

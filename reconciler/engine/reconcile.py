@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,14 @@ from reconciler.engine.connect import connect
 from reconciler.engine.execute import ExecutionReport, Executor, ProgressSink
 from reconciler.engine.observe import observe_all
 from reconciler.errors import PermanentBackendError
+from reconciler.engine.sms import refresh_deliveries
 from reconciler.engine.sms_dispatch import SmsDispatcher
 from reconciler.engine.sms_outlook import sms_outlooks
 from reconciler.load import load_desired_state
 from reconciler.model import DesiredState
 from reconciler.observed import ObservedState
 from reconciler.planner import Plan, PlanInput, PlanOptions, plan
+from reconciler.planner.plan import SmsOutlook
 from reconciler.planner.serialize import action_json
 from reconciler.secrets import Redactor
 from reconciler.state.ledger import SendLedger
@@ -52,6 +54,7 @@ class PassResult:
     report: ExecutionReport | None = None
     stale: str = ""  # why a saved plan was refused
     files: tuple[str, ...] = field(default_factory=tuple)
+    sms: Mapping[str, SmsOutlook] = field(default_factory=dict)  # SMS campaigns as they stood before applying
 
     @property
     def ok(self) -> bool:
@@ -104,28 +107,32 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
     try:
         view = store.view() if store is not None else StoreView(available=False)
         observed = await observe_all(conns.readers, desired, redactor=redactor)
+        if ledger is not None and not request.dry_run:
+            await refresh_deliveries(desired, ledger, _sender_cache(desired, ctx, senders))
         outlooks = sms_outlooks(desired, ledger)
         decided = plan(PlanInput(desired, observed, conns.traits, view, now, request.options, outlooks))
         if hold is not None:
             decided = hold(decided)
-        base = PassResult(diagnostics, desired, observed, decided, files=files)
+        base = PassResult(diagnostics, desired, observed, decided, files=files, sms=outlooks)
         if request.dry_run or decided.has_errors:
             return base
         if request.saved_actions is not None:
             stale = compare_saved(request.saved_actions, decided)
             if stale:
-                return PassResult(base.diagnostics, desired, observed, decided, stale=stale, files=base.files)
+                return replace(base, stale=stale)
         performers: dict[Verb, Any] = {}
         if ledger is None:
             performers[Verb.SEND_SMS] = _no_ledger
         elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
-            senders = sms_senders(desired, ctx, {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS})
+            make = _sender_cache(desired, ctx, senders)
+            for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:
+                make(backend)
             performers[Verb.SEND_SMS] = SmsDispatcher(desired=desired, senders=senders, ledger=ledger,
                                                       now=lambda: datetime.now(now.tzinfo))
         executor = Executor(writers=conns.writers, store=store, redactor=redactor, progress=progress,
                             performers=performers)
         report = await executor.run(decided)
-        return PassResult(base.diagnostics, desired, observed, decided, report, files=base.files)
+        return replace(base, report=report)
     finally:
         for sender in senders.values():
             await sender.aclose()
@@ -141,13 +148,19 @@ async def _no_ledger(action: Any) -> Mapping[str, Any]:
                                 backend=action.backend, operation="send-sms")
 
 
-def sms_senders(desired: DesiredState, ctx: ConnectContext, backends: set[str]) -> dict[str, SmsSender]:
-    """One sender per SMS backend that has something to send (built only when applying)."""
-    senders: dict[str, SmsSender] = {}
-    for name in sorted(backends):
-        adapter = adapter_for(desired.backends[name].type)
-        senders[name] = adapter.sms_sender(desired.backends[name], ctx)  # type: ignore[attr-defined]
-    return senders
+def _sender_cache(desired: DesiredState, ctx: ConnectContext,
+                  senders: dict[str, SmsSender]) -> Callable[[str], SmsSender | None]:
+    """Senders built on first use and kept in ``senders`` (the caller closes them)."""
+    def sender(backend: str) -> SmsSender | None:
+        if backend not in senders:
+            adapter = adapter_for(desired.backends[backend].type)
+            make = getattr(adapter, "sms_sender", None)
+            if make is None:
+                return None
+            senders[backend] = make(desired.backends[backend], ctx)
+        return senders[backend]
+
+    return sender
 
 
 def compare_saved(saved: Sequence[Mapping[str, Any]], current: Plan) -> str:
@@ -162,17 +175,29 @@ def compare_saved(saved: Sequence[Mapping[str, Any]], current: Plan) -> str:
 
 
 async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ: Mapping[str, str],
-                           redactor: Redactor) -> PassResult:
-    """Load and observe without planning: what ``reconcile status`` shows."""
+                           redactor: Redactor, state_url: str | None = None
+                           ) -> tuple[PassResult, Mapping[str, SmsOutlook]]:
+    """Load and observe without planning, and refresh SMS delivery states: what ``reconcile status`` shows."""
     loaded = load_desired_state(list(paths), root=root)
     if loaded.desired is None:
-        return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
-    ctx = ConnectContext(root=Path(loaded.desired.root), environ=environ, redactor=redactor)
-    conns = connect(loaded.desired, ctx, with_writers=False)
+        return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files)), {}
+    desired = loaded.desired
+    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor)
+    conns = connect(desired, ctx, with_writers=False)
+    path = state_file_path(state_url) if state_url else None
+    ledger = SendLedger(path) if path is not None and path.exists() else None
+    senders: dict[str, SmsSender] = {}
     try:
         if conns.diagnostics:
-            return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), loaded.desired)
-        observed = await observe_all(conns.readers, loaded.desired, redactor=redactor)
-        return PassResult(tuple(loaded.diagnostics), loaded.desired, observed, files=tuple(loaded.files))
+            return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired), {}
+        observed = await observe_all(conns.readers, desired, redactor=redactor)
+        if ledger is not None:
+            await refresh_deliveries(desired, ledger, _sender_cache(desired, ctx, senders))
+        result = PassResult(tuple(loaded.diagnostics), desired, observed, files=tuple(loaded.files))
+        return result, sms_outlooks(desired, ledger)
     finally:
+        for sender in senders.values():
+            await sender.aclose()
         await conns.aclose()
+        if ledger is not None:
+            ledger.close()

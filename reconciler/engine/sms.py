@@ -198,3 +198,23 @@ class SmsCampaignRun:
                         if r.remote_id})
         if tasks:
             await self.sender.stop_tasks(tasks)
+
+
+async def refresh_deliveries(desired: DesiredState, ledger: SendLedger,
+                             senders: Callable[[str], SmsSender | None]) -> int:
+    """Ask backends that can be asked what became of accepted messages (delivered, failed), before
+    planning and for ``reconcile status``. Returns how many ledger rows moved on."""
+    moved = 0
+    for spec in sorted((c for c in desired.campaigns.values() if isinstance(c, SmsCampaignSpec)),
+                       key=lambda c: c.name):
+        rows = ledger.rows(spec.backend, spec.name, [SendState.ACCEPTED])
+        sender = senders(spec.backend) if rows else None
+        if sender is None or not sender.can_query:
+            continue
+        found: list[SmsReceipt] = []
+        for start in range(0, len(rows), QUERY_CHUNK):
+            found += await sender.query([r.key for r in rows[start:start + QUERY_CHUNK]])
+        changed = [r for r in found if r.fate in (SmsFate.DELIVERED, SmsFate.FAILED, SmsFate.UNDELIVERED)]
+        ledger.settle((r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in changed)
+        moved += len(changed)
+    return moved
