@@ -16,15 +16,12 @@ request and committed with ``synchronous=FULL`` before the request goes out.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler.errors import StateStoreError
+from reconciler.state.sqlite import SqliteFile
 
 
 class SendState(StrEnum):
@@ -81,31 +78,13 @@ class SendLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # committed means on disk: then the SMS may leave
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateStoreError(f"cannot open send ledger {path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StateStoreError(f"send ledger {self.path}: {exc}") from exc
+        self._file = SqliteFile(path, schema=_SCHEMA, what="send ledger")
+        self._transaction = self._file.transaction
+        self._lock = self._file.lock
+        self._db = self._file.db
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._file.close()
 
     def begin_dispatch(self, backend: str, campaign: str, sends: Sequence[NewSend]) -> list[LedgerRow]:
         """Commit rows as ``dispatching`` (durably) and return them with their keys. Recipients that

@@ -13,15 +13,13 @@ small so a PostgreSQL store can follow for shared use.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import StateStoreError
+from reconciler.state.sqlite import SqliteFile
 
 DEFAULT_STATE_URL = "sqlite:///.reconciler/state.db"
 
@@ -101,27 +99,8 @@ class SqliteStateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateStoreError(f"cannot open state store {path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StateStoreError(f"state store {self.path}: {exc}") from exc
+        self._file = SqliteFile(path, schema=_SCHEMA, what="state store")
+        self._transaction = self._file.transaction
 
     def view(self) -> StoreView:
         with self._transaction() as db:
@@ -168,8 +147,7 @@ class SqliteStateStore:
             )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._file.close()
 
 
 def state_file_path(url: str, *, base_dir: Path = Path(".")) -> Path:
