@@ -75,6 +75,10 @@ def _detail(action: Action) -> str:
         return f" {p['gateway_id']}" + (f" {p['window']}" if "window" in p else "")
     if "participant_id" in p:
         return f" participant {p['participant_id']}"
+    if "callback" in p:
+        return f" {p['callback']}"
+    if "task_id" in p:
+        return f" task {p['task_id']}"
     return ""
 
 
