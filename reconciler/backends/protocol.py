@@ -104,7 +104,8 @@ class SmsBackendAdapter(BackendAdapter, Protocol):
 class SmsFate(StrEnum):
     """What a backend says (or the transport proves) became of one message."""
 
-    ACCEPTED = "accepted"  # taken by the backend (queued or sent)
+    ACCEPTED = "accepted"  # taken by the backend (queued, or sent where the backend cannot tell)
+    SENT = "sent"  # left the backend; delivery not reported (yet)
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"  # refused or failed for good

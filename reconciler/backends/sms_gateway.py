@@ -36,7 +36,7 @@ from reconciler.backends.sms_gateway_types import (
     SmsStatus,
     parse_push,
 )
-from reconciler.errors import BackendError, PermanentBackendError
+from reconciler.errors import BackendError, NotFoundError, PermanentBackendError
 from reconciler.model import BackendSpec, BackendType, DesiredState
 from reconciler.observed import BackendObservation, ObservedSmsPort
 
@@ -94,7 +94,10 @@ class SmsGatewayWriter:
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentBackendError("stop-sms-task needs an integer task_id", backend=self._backend,
                                         operation=action.verb.value) from exc
-        await self._client.stop_sms(task_id)
+        try:
+            await self._client.stop_sms(task_id)
+        except NotFoundError:  # finished (or forgotten by the gateway): nothing left to stop
+            return {"task_id": task_id, "finished": True}
         return {"task_id": task_id}
 
     async def aclose(self) -> None:

@@ -16,9 +16,9 @@ from reconciler.backends.sms_gateway_types import SmsResult, SmsStatus
 from reconciler.errors import AuthError, BackendError, NotFoundError, TemporaryBackendError, UnknownOutcomeError
 
 SEND_LIMIT = 128
-STATUS_FATE = {SmsStatus.SENDING: SmsFate.ACCEPTED, SmsStatus.SENT_OK: SmsFate.ACCEPTED,
+STATUS_FATE = {SmsStatus.SENDING: SmsFate.ACCEPTED, SmsStatus.SENT_OK: SmsFate.SENT,
                SmsStatus.DELIVERED: SmsFate.DELIVERED, SmsStatus.FAILED: SmsFate.FAILED}
-PROGRESS = {SmsFate.ACCEPTED: 0, SmsFate.FAILED: 1, SmsFate.DELIVERED: 2}
+PROGRESS = {SmsFate.ACCEPTED: 0, SmsFate.SENT: 1, SmsFate.FAILED: 2, SmsFate.DELIVERED: 3}
 
 
 class SmsGatewaySmsSender:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,22 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         for diagnostic in result.diagnostics:
-            sys.stderr.write(diagnostic.format() + "\n")
+            sys.stderr.write(_one_line(diagnostic.format()) + "\n")
         if result.valid:
             sys.stdout.write(f"valid: {_count(result.resources, 'resource')} in {_count(len(result.files), 'file')}\n")
         else:
             files = len({d.file for d in errors})
             sys.stderr.write(f"{_count(len(errors), 'problem')} in {_count(files, 'file')}\n")
     return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """Editors and CI annotators read one problem per line: escape anything that could break one
+    (a file name or a value may contain a newline)."""
+    return _LINE_BREAKS.sub(lambda found: json.dumps(found.group())[1:-1], text)
 
 
 def _count(number: int, noun: str) -> str:

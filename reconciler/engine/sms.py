@@ -29,7 +29,8 @@ from reconciler.planner.timing import sending_hold
 from reconciler.state.ledger import NewSend, SendLedger, SendState
 
 log = structlog.get_logger("reconciler.engine.sms")
-FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.DELIVERED: SendState.DELIVERED,
+FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.SENT,
+                 SmsFate.DELIVERED: SendState.DELIVERED,
                  SmsFate.UNDELIVERED: SendState.UNDELIVERED, SmsFate.FAILED: SendState.FAILED,
                  SmsFate.UNKNOWN: SendState.UNKNOWN}
 RESEND_ROUNDS = 3
@@ -186,12 +187,9 @@ class SmsCampaignRun:
         return out
 
     async def poll_delivery(self) -> None:
-        if not self.sender.can_query:
-            return
-        rows = self.ledger.rows(self.backend, self.spec.name, [SendState.ACCEPTED])
-        if rows:
-            found = await self._query([r.key for r in rows])
-            self.ledger.settle(self._settlement(r) for r in found if r.fate is not SmsFate.ACCEPTED)
+        if self.sender.can_query:
+            await poll_campaign(self.ledger, self.sender, self.backend, self.spec.name,
+                                reports=self.spec.delivery_reports)
 
     async def stop_queued(self) -> None:
         tasks = sorted({r.remote_id for r in self.ledger.rows(self.backend, self.spec.name, [SendState.ACCEPTED])
@@ -200,21 +198,38 @@ class SmsCampaignRun:
             await self.sender.stop_tasks(tasks)
 
 
+async def poll_campaign(ledger: SendLedger, sender: SmsSender, backend: str, campaign: str, *,
+                        reports: bool) -> int:
+    """Move rows on from what the backend says: queued -> sent -> delivered/failed. Sent rows are asked
+    about again only when delivery reports were requested (otherwise nothing more will come)."""
+    states = [SendState.ACCEPTED, SendState.SENT] if reports else [SendState.ACCEPTED]
+    rows = {r.key: r for r in ledger.rows(backend, campaign, states)}
+    if not rows:
+        return 0
+    found: list[SmsReceipt] = []
+    keys = list(rows)
+    for start in range(0, len(keys), QUERY_CHUNK):
+        found += await sender.query(keys[start:start + QUERY_CHUNK])
+    changed = [r for r in found if r.key in rows and FATE_TO_STATE.get(r.fate) not in (None, rows[r.key].state)]
+    ledger.settle((r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in changed)
+    return len(changed)
+
+
 async def refresh_deliveries(desired: DesiredState, ledger: SendLedger,
                              senders: Callable[[str], SmsSender | None]) -> int:
-    """Ask backends that can be asked what became of accepted messages (delivered, failed), before
-    planning and for ``reconcile status``. Returns how many ledger rows moved on."""
+    """Ask backends that can be asked what became of messages still queued or awaiting a delivery
+    report, for declared campaigns and for campaigns removed from git alike (before planning, and for
+    ``reconcile status``). Returns how many ledger rows moved on."""
     moved = 0
-    for spec in sorted((c for c in desired.campaigns.values() if isinstance(c, SmsCampaignSpec)),
-                       key=lambda c: c.name):
-        rows = ledger.rows(spec.backend, spec.name, [SendState.ACCEPTED])
-        sender = senders(spec.backend) if rows else None
-        if sender is None or not sender.can_query:
+    for backend, name in ledger.campaigns():
+        if backend not in desired.backends:
             continue
-        found: list[SmsReceipt] = []
-        for start in range(0, len(rows), QUERY_CHUNK):
-            found += await sender.query([r.key for r in rows[start:start + QUERY_CHUNK]])
-        changed = [r for r in found if r.fate in (SmsFate.DELIVERED, SmsFate.FAILED, SmsFate.UNDELIVERED)]
-        ledger.settle((r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in changed)
-        moved += len(changed)
+        spec = desired.campaigns.get(name)
+        reports = isinstance(spec, SmsCampaignSpec) and spec.backend == backend and spec.delivery_reports
+        states = [SendState.ACCEPTED, SendState.SENT] if reports else [SendState.ACCEPTED]
+        if not ledger.rows(backend, name, states):
+            continue
+        sender = senders(backend)
+        if sender is not None and sender.can_query:
+            moved += await poll_campaign(ledger, sender, backend, name, reports=reports)
     return moved

@@ -15,18 +15,27 @@ CHUNK = 1000
 
 def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger | None) -> SmsOutlook:
     if ledger is None:
-        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count)
+        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend)
     to_send = total = 0
     for chunk in chunked(recipients_of(spec, Path(desired.root)), CHUNK):
         numbers = list(dict.fromkeys(r.number for r in chunk))
         total += len(numbers)
         to_send += len(numbers) - len(ledger.known(spec.backend, spec.name, numbers))
-    counts = ledger.counts(spec.backend, spec.name)
-    tasks = tuple(sorted({r.remote_id for r in ledger.rows(spec.backend, spec.name, [SendState.ACCEPTED])
-                          if r.remote_id}))
-    return SmsOutlook(recipients=total, to_send=to_send, counts=counts, open_tasks=tasks)
+    return SmsOutlook(recipients=total, to_send=to_send, counts=ledger.counts(spec.backend, spec.name),
+                      open_tasks=open_tasks(ledger, spec.backend, spec.name), backend=spec.backend)
+
+
+def open_tasks(ledger: SendLedger, backend: str, campaign: str) -> tuple[str, ...]:
+    """Backend tasks that still hold queued messages of the campaign."""
+    return tuple(sorted({r.remote_id for r in ledger.rows(backend, campaign, [SendState.ACCEPTED]) if r.remote_id}))
 
 
 def sms_outlooks(desired: DesiredState, ledger: SendLedger | None) -> dict[str, SmsOutlook]:
-    return {spec.name: sms_outlook(spec, desired, ledger)
-            for spec in desired.campaigns.values() if isinstance(spec, SmsCampaignSpec)}
+    """Declared SMS campaigns, plus campaigns only the ledger knows (removed from git) on declared backends."""
+    outlooks = {spec.name: sms_outlook(spec, desired, ledger)
+                for spec in desired.campaigns.values() if isinstance(spec, SmsCampaignSpec)}
+    for backend, name in (ledger.campaigns() if ledger is not None else []):
+        if name not in desired.campaigns and backend in desired.backends:
+            outlooks[name] = SmsOutlook(counts=ledger.counts(backend, name), backend=backend, declared=False,
+                                        open_tasks=open_tasks(ledger, backend, name))
+    return outlooks

@@ -8,7 +8,8 @@ from reconciler.backends.protocol import SmsFate
 from reconciler.backends.sms_gateway_types import GatewayPush, PushKind
 from reconciler.state.ledger import SendLedger, SendState
 
-FATE_STATE = {SmsFate.DELIVERED: SendState.DELIVERED, SmsFate.FAILED: SendState.FAILED}
+FATE_STATE = {SmsFate.SENT: SendState.SENT, SmsFate.DELIVERED: SendState.DELIVERED,
+              SmsFate.FAILED: SendState.FAILED}
 
 
 def apply_gateway_push(ledger: SendLedger, push: GatewayPush) -> int:

@@ -68,7 +68,7 @@ def scan_gateway_file(path: Path, *, display: str, max_problems: int = MAX_PROBL
                 if not gateway:
                     continue
                 col = len(content) - len(content.lstrip()) + 1
-                if pattern.match(gateway) is None:
+                if pattern.fullmatch(gateway) is None:
                     note(line_number, col, f"found `{gateway[:60]}`, expected {explanation}")
                 elif gateway in first_line:
                     note(line_number, col, f"duplicate gateway `{gateway}` (first on line {first_line[gateway]})")

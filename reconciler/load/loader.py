@@ -228,7 +228,7 @@ def declare(doc: YamlDocument, path: Path, report: Report) -> Declared | None:
     kind = Kind(kind_value)
     metadata = value.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    item = Declared(kind, name if isinstance(name, str) and _NAME.match(name) and len(name) <= 63 else None,
+    item = Declared(kind, name if isinstance(name, str) and _NAME.fullmatch(name) and len(name) <= 63 else None,
                     doc, path, checkable=not doc.yaml_problems)
     if not item.checkable:
         return item

@@ -24,7 +24,7 @@ NUMBER = re.compile(r"^\+?[0-9]{6,15}$")
 
 def number_problem(number: str) -> str | None:
     """Why ``number`` is not a phone number, or None when it is one."""
-    if NUMBER.match(number):
+    if NUMBER.fullmatch(number):
         return None
     if not number:
         return "empty phone number"

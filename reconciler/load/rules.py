@@ -14,13 +14,14 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from reconciler.load.declared import Declared, Report
 from reconciler.load.gateways import GatewayScan, scan_gateway_file
 from reconciler.load.recipients import RecipientScan, dedupe_key, scan_recipients
 from reconciler.load.repo_files import RepoFile, resolve_repo_file, sha256_of
-from reconciler.load.schema_check import SECRET_KEYS, did_you_mean, dotted
+from reconciler.load.schema_check import SECRET_KEYS, URL_CREDENTIALS_MESSAGE, did_you_mean, dotted
 from reconciler.load.positions import Path_
 from reconciler.model import Kind
 
@@ -102,6 +103,9 @@ class DocumentRules:
         return found
 
     def _backend(self, item: Declared) -> None:
+        url = item.get("spec", "url")
+        if isinstance(url, str) and "@" in urlsplit(url).netloc:
+            self.report.error(item, ("spec", "url"), "spec.url: " + URL_CREDENTIALS_MESSAGE)
         auth = item.get("spec", "auth")
         for key in SECRET_KEYS:
             if isinstance(auth, dict) and isinstance(auth.get(key), dict) and "file" in auth[key]:

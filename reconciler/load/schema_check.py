@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
 from reconciler.load.schema_fastpath import Check, compile_fast_check
@@ -37,6 +37,8 @@ SCHEMA_FILES = {
 }
 SECRET_KEYS = frozenset({"secret", "password", "privateKey"})
 SECRET_MESSAGE = "secrets must be references ({env: NAME} or {file: PATH}), not literal values"
+URL_CREDENTIALS_MESSAGE = ("credentials in the URL are literal secrets; put them in `auth` as references ({env: NAME} "
+                           "or {file: PATH})")
 
 _DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 
@@ -80,13 +82,29 @@ def schema_for(kind: Kind) -> dict[str, Any]:
     return schema
 
 
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a schema pattern with ECMA-262's meaning of a final ``$`` (the very end, as editors see
+    it), not Python's (also before a final newline, which would let ``name: "fw\n"`` through)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and ecma_pattern(pattern).search(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+
+
 @lru_cache(maxsize=None)
-def validator_for(kind: Kind) -> Draft202012Validator:
+def validator_for(kind: Kind) -> Any:
     checker = FormatChecker(formats=())
     for name, test in FORMATS.items():
         # formats constrain strings only; other types are the "type" keyword's business
         checker.checks(name)(lambda value, test=test: not isinstance(value, str) or test(value))
-    return Draft202012Validator(schema_for(kind), format_checker=checker)
+    return _Validator(schema_for(kind), format_checker=checker)
 
 
 @lru_cache(maxsize=None)
@@ -102,12 +120,15 @@ def dotted(path: Path_) -> str:
     return text or "document"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def shown(value: Any, limit: int = 60) -> str:
-    """A value quoted for a message, shortened."""
+    """A value quoted for a message: shortened, control characters escaped (a message is one line)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if len(text) > limit:
         text = text[: limit - 3] + "..."
-    return f"`{text}`"
+    return "`" + _CONTROL.sub(lambda found: json.dumps(found.group())[1:-1], text) + "`"
 
 
 def names_list(names: list[str] | tuple[str, ...] | set[str], limit: int = 25) -> str:
@@ -121,9 +142,12 @@ def did_you_mean(word: str, candidates: list[str] | set[str] | tuple[str, ...]) 
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def is_secret_path(kind: Kind, path: Path_) -> bool:
-    """Values under a Backend's ``spec.auth`` are never repeated in messages (they may be secrets)."""
-    return kind is Kind.BACKEND and path[:2] == ("spec", "auth")
+def is_secret_path(kind: Kind, path: Path_, instance: Any = None) -> bool:
+    """Values that may be secrets are never repeated in messages: anything under a Backend's
+    ``spec.auth``, and a ``spec.url`` holding ``user:password@``."""
+    if kind is not Kind.BACKEND:
+        return False
+    return path[:2] == ("spec", "auth") or (path == ("spec", "url") and isinstance(instance, str) and "@" in instance)
 
 
 class SchemaProblem:
@@ -172,7 +196,7 @@ def _explain(kind: Kind, error: ValidationError) -> Iterator[SchemaProblem]:
     if is_secret_path(kind, path) and len(path) == 3 and path[2] in SECRET_KEYS and not isinstance(instance, dict):
         yield SchemaProblem(path, f"{where}: {SECRET_MESSAGE}")
         return
-    secret = is_secret_path(kind, path)
+    secret = is_secret_path(kind, path, instance)
     if keyword == "additionalProperties" and isinstance(instance, dict):
         allowed = list(schema.get("properties", {}))
         for key in instance:
@@ -204,11 +228,13 @@ def _explain(kind: Kind, error: ValidationError) -> Iterator[SchemaProblem]:
         yield SchemaProblem(path, f"{where}: {found}expected {hint}")
     elif keyword == "format":
         hint = FORMAT_HINTS.get(expected, f"a {expected}")
-        yield SchemaProblem(path, f"{where}: found {shown(instance)}, expected {hint}")
+        found = "" if secret else f"found {shown(instance)}, "
+        yield SchemaProblem(path, f"{where}: {found}expected {hint}")
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
                  "exclusiveMaximum": "less than"}[keyword]
-        yield SchemaProblem(path, f"{where}: found {shown(instance)}, expected a number {bound} {expected}")
+        found = "" if secret else f"found {shown(instance)}, "
+        yield SchemaProblem(path, f"{where}: {found}expected a number {bound} {expected}")
     elif keyword in ("minLength", "maxLength"):
         if keyword == "minLength" and expected == 1:
             yield SchemaProblem(path, f"{where}: found an empty string, expected a non-empty one")

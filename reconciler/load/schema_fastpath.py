@@ -48,6 +48,13 @@ def _all_of(tests: list[Check]) -> Check:
     return lambda value: all(test(value) for test in tests)
 
 
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """A final ``$`` means the very end (ECMA-262), not also "before a final newline" (Python)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
 def _reject(_value: Any) -> bool:
     return False
 
@@ -143,7 +150,7 @@ class _Compiler:
     def _string(self, schema: Mapping[str, Any]) -> Check:
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
-        search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+        search = _ecma(schema["pattern"]).search if "pattern" in schema else None
         fmt = self.formats.get(schema["format"]) if "format" in schema else None
         if "format" in schema and fmt is None:
             return _reject  # a format we do not check here: let jsonschema decide

@@ -40,6 +40,8 @@ class SmsOutlook:
     to_send: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)  # ledger rows by state
     open_tasks: tuple[str, ...] = ()  # backend tasks that may still hold queued messages
+    backend: str = ""
+    declared: bool = True  # False: only the ledger knows it (removed from git)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from reconciler.actions import Action, Verb
 from reconciler.model import Kind, ResourceKey, SmsCampaignSpec, SmsRunState
 from reconciler.observed import BackendObservation
-from reconciler.planner.plan import PlanBuilder, PlanInput, SmsOutlook
+from reconciler.planner.plan import PlanBuilder, PlanInput, PruneMode, SmsOutlook
 from reconciler.planner.timing import sending_hold
 
-STATE_ORDER = ("dispatching", "accepted", "delivered", "undelivered", "failed", "unknown")
+STATE_ORDER = ("dispatching", "accepted", "sent", "delivered", "undelivered", "failed", "unknown")
 
 
 def describe(outlook: SmsOutlook) -> str:
@@ -36,6 +36,25 @@ def plan_sms_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: 
     for spec in sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, SmsCampaignSpec)),
                        key=lambda c: c.name):
         _plan_campaign(inp, b, backend, spec)
+    for name, outlook in sorted(inp.sms.items()):
+        if not outlook.declared and outlook.backend == backend:
+            _plan_removed(inp, b, backend, name, outlook)
+
+
+def _plan_removed(inp: PlanInput, b: PlanBuilder, backend: str, name: str, outlook: SmsOutlook) -> None:
+    """A campaign removed from git: what is still queued is cancelled with --prune; what was sent stays sent."""
+    key = ResourceKey(Kind.CAMPAIGN, name)
+    can_stop = Verb.STOP_SMS_TASK in inp.traits[backend].verbs
+    if not outlook.open_tasks or not can_stop:
+        b.noop(key, f"removed from git; nothing queued to cancel ({describe(outlook)})")
+        return
+    if inp.options.prune is PruneMode.OFF:
+        b.noop(key, f"removed from git; --prune cancels its {len(outlook.open_tasks)} queued task(s)")
+        return
+    for task in outlook.open_tasks:
+        b.add(Action(f"{backend}/campaign/{name}/stop-sms-task/{task}", Verb.STOP_SMS_TASK, key, backend,
+                     {"task_id": task}, reason="removed from git (--prune): queued messages are cancelled",
+                     destructive=True))
 
 
 def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampaignSpec) -> None:
@@ -44,7 +63,7 @@ def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampai
     counts = describe(outlook)
     base = f"{backend}/campaign/{spec.name}"
     if spec.state is SmsRunState.STOPPED:
-        for task in outlook.open_tasks:
+        for task in outlook.open_tasks if Verb.STOP_SMS_TASK in inp.traits[backend].verbs else ():
             b.add(Action(f"{base}/stop-sms-task/{task}", Verb.STOP_SMS_TASK, key, backend, {"task_id": task},
                          reason="declared stopped: queued messages are not sent"))
         b.noop(key, f"stopped: {outlook.to_send} recipient(s) will not be sent ({counts})")

@@ -26,7 +26,8 @@ from reconciler.state.sqlite import SqliteFile
 
 class SendState(StrEnum):
     DISPATCHING = "dispatching"
-    ACCEPTED = "accepted"
+    ACCEPTED = "accepted"  # taken by the backend, still queued there (where the backend tells)
+    SENT = "sent"  # left the backend; delivery not (yet) reported
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
@@ -146,6 +147,12 @@ class SendLedger:
                 f"SELECT recipient FROM send_ledger WHERE backend=? AND campaign=? AND recipient IN ({marks})",
                 [backend, campaign, *recipients])
             return {r[0] for r in found}
+
+    def campaigns(self) -> list[tuple[str, str]]:
+        """Every (backend, campaign) with rows, declared or not (for pruning what was removed from git)."""
+        with self._lock:
+            return [(b, c) for b, c in self._db.execute(
+                "SELECT DISTINCT backend, campaign FROM send_ledger ORDER BY backend, campaign")]
 
     def counts(self, backend: str, campaign: str) -> dict[str, int]:
         with self._lock:

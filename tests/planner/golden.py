@@ -32,6 +32,7 @@ from reconciler.observed import (
     ObservedState,
 )
 from reconciler.planner import Plan, PlanInput, PlanOptions, PruneMode, plan
+from reconciler.planner.plan import SmsOutlook
 from reconciler.state.store import InventoryEntry, StoreView
 
 BACKENDS = """\
@@ -53,6 +54,19 @@ apiVersion: reconciler/v1
 kind: Backend
 metadata: {name: yate}
 spec: {type: yateota, url: "http://127.0.0.1:8701", auth: {secret: {env: YATE_SECRET}}}
+---
+apiVersion: reconciler/v1
+kind: Backend
+metadata: {name: gw}
+spec: {type: sms-gateway, url: "https://127.0.0.1:8704", auth: {username: admin, password: {env: GW_PASSWORD}}}
+---
+apiVersion: reconciler/v1
+kind: Backend
+metadata: {name: og}
+spec:
+  type: ogangi
+  url: "http://127.0.0.1:8703"
+  auth: {instanceId: "7", publicKey: sandbox-public, privateKey: {env: OG_KEY}}
 ---
 """
 
@@ -130,6 +144,8 @@ def plan_case(case: Mapping[str, Any], repo: Path) -> Plan:
         now=datetime.fromisoformat(str(case.get("now", "2026-12-01T00:00:00+00:00")).replace("Z", "+00:00")),
         options=PlanOptions(prune=PruneMode(options.get("prune", "off")),
                             allow_replace=bool(options.get("allowReplace", False))),
+        sms={name: SmsOutlook(**{**raw, "open_tasks": tuple(raw.get("open_tasks", ()))})
+             for name, raw in (case.get("sms") or {}).items()},
     ))
 
 
