@@ -159,3 +159,14 @@ def test_root_option_confines_named_files(tmp_path: Path) -> None:
         "metadata: {name: p}\nspec: {backend: iot, file: ../outside.bin}\n")
     assert run("--root", str(repo), str(repo))[0] == 1
     assert run("--root", str(tmp_path), str(repo))[0] == 0
+
+
+def test_every_problem_stays_on_one_line(tmp_path: Path) -> None:
+    """A file name or a value with a newline or an escape sequence cannot break the one-line format."""
+    weird = tmp_path / "we\nird.yaml"
+    weird.write_text("apiVersion: reconciler/v1\nkind: \"Back\\nend\\u001b[31m\"\n")
+    code, _, err = run(str(tmp_path))
+    lines = err.splitlines()
+    assert code == 1
+    assert len(lines) == 2, lines
+    assert "we\\nird.yaml:2:7: error: kind: unknown kind `Back\\nend\\u001b[31m`" in lines[0]

@@ -1,0 +1,1 @@
+"""The reliability and security suite (crash, faults, hostile input, fuzzing, secrets, webhooks, TLS/XML, soak)."""

@@ -1,0 +1,152 @@
+"""Crash recovery of the OTA loop: a real ``reconcile`` process applying an IoT fleet (campaigns, gateways,
+per-gateway package overrides, download and activation windows, packages) is killed with SIGKILL at
+seeded random moments and restarted. Before each restart the declared fleet grows by one campaign with a
+new package, so every run has creates, uploads and schedule writes in flight when the kill lands.
+
+After a final run: no campaign created twice, no gateway added twice, no package uploaded twice, every
+gateway where it is declared with its windows, and ``--dry-run --detailed-exitcode`` exits 0. Fast: 3
+kills; slow: 20 kills. (SMS crash tests, fast and slow, live in ``tests/engine/test_crash_recovery.py``.)
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from tests.reliability import fleet as fl
+from tests.reliability.figures import record
+
+GROWTH_GATEWAYS = 20
+LATENCY_MS = 20
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    with running_sandbox(SandboxOptions(port_base=0, gateway_count=2000, seed=7)) as running:
+        yield running
+
+
+@dataclass
+class KillLog:
+    kills: int = 0
+    finished_early: int = 0
+    mid_apply: int = 0  # kills after which the backend had changed (the process was writing)
+    delays: list[float] = field(default_factory=list)
+
+
+def write_requests(sandbox: RunningSandbox) -> int:
+    stats = httpx.get(f"{sandbox.url('iot-campaigns')}/_sandbox/stats", timeout=10).json()["requests"]
+    return sum(n for route, n in stats.items() if not route.startswith("GET") and "/api/tokens" not in route)
+
+
+def grow(fleet: fl.Fleet, generation: int) -> fl.Fleet:
+    """Declare one more campaign (new gateways from the reserve, a new package) so the next run has work."""
+    name = f"gen-{generation:03d}"
+    start = fleet.shape.gateway_count + (generation - 1) * GROWTH_GATEWAYS
+    members = [fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS)]
+    (fleet.root / "packages" / f"{name}.bin").write_bytes(f"generation {generation}\n".encode() * 300)
+    (fleet.decl / f"{name}.yaml").write_text(f"""\
+apiVersion: reconciler/v1
+kind: Package
+metadata: {{name: {name}-fw}}
+spec: {{backend: iot, file: ../packages/{name}.bin, description: "Generation {generation}"}}
+---
+apiVersion: reconciler/v1
+kind: Campaign
+metadata: {{name: {name}}}
+spec: {{backend: iot, description: "Generation {generation}", packages: [{name}-fw, fw-a], state: running}}
+---
+apiVersion: reconciler/v1
+kind: GatewayAssignment
+metadata: {{name: {name}-fleet}}
+spec: {{campaign: {name}, gateways: [{", ".join(members)}]}}
+---
+apiVersion: reconciler/v1
+kind: Schedule
+metadata: {{name: {name}-nights}}
+spec:
+  campaign: {name}
+  download: {{begin: "{fl.WINDOWS[0][0]}", end: "{fl.WINDOWS[0][1]}"}}
+  activation: {{begin: "{fl.WINDOWS[1][0]}", end: "{fl.WINDOWS[1][1]}"}}
+""", encoding="utf-8")
+    return replace(fleet, campaign_names=(*fleet.campaign_names, name),
+                   gateways={**fleet.gateways, name: tuple(members)})
+
+
+def kill_and_restart(fleet: fl.Fleet, sandbox: RunningSandbox, *, kills: int, seed: int,
+                     low: float, high: float) -> tuple[fl.Fleet, KillLog]:
+    rng = random.Random(seed)
+    log = KillLog()
+    for generation in range(1, kills + 1):
+        if generation > 1:
+            fleet = grow(fleet, generation - 1)
+        delay = rng.uniform(low, high)
+        log.delays.append(round(delay, 3))
+        before = write_requests(sandbox)
+        process = subprocess.Popen(fl.reconcile_command(fleet), cwd=fleet.root, env=fl.environment(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=delay)
+            log.finished_early += 1
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            log.kills += 1
+            log.mid_apply += write_requests(sandbox) > before
+    return fleet, log
+
+
+def epoch_ms(text: str) -> str:
+    return str(int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000))
+
+
+def misplaced_gateways(fleet: fl.Fleet, sandbox: RunningSandbox) -> list[str]:
+    """Declared gateways missing from their campaign, undeclared ones in it, or without their windows."""
+    wanted = {"download": {"begin": epoch_ms(fl.WINDOWS[0][0]), "end": epoch_ms(fl.WINDOWS[0][1])},
+              "activation": {"begin": epoch_ms(fl.WINDOWS[1][0]), "end": epoch_ms(fl.WINDOWS[1][1])}}
+    campaigns = fl.iot_campaigns(sandbox)
+    problems = []
+    for name, declared in fleet.gateways.items():
+        seen = {g["gatewayId"]: g for g in campaigns[name]["gateways"]}
+        if set(seen) != set(declared):
+            problems.append(f"{name}: gateways differ ({len(set(seen) ^ set(declared))} ids)")
+        problems += [f"{name}/{g}: windows {seen[g]['schedules']}" for g in declared
+                     if g in seen and seen[g]["schedules"] != wanted]
+    return problems
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("kills", "seed"), [
+    pytest.param(3, 21, id="3-kills"),
+    pytest.param(20, 5, id="20-kills", marks=pytest.mark.slow),
+])
+def test_ota_fleet_survives_sigkill_without_duplicates(
+    sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int
+) -> None:
+    """Killed at random moments mid-apply and restarted, the fleet converges with nothing created twice."""
+    fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.FleetShape(campaigns=10, gateways_per_campaign=50))
+    fl.set_faults(sandbox, "iot-campaigns", latency_ms=LATENCY_MS)
+    fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6)
+    final = fl.run_reconcile(fleet)
+    check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")
+    found = fl.duplicates(sandbox)
+    campaigns = fl.iot_campaigns(sandbox)
+    record("ota_crash.kills_survived", log.kills, mid_apply=log.mid_apply, finished_early=log.finished_early,
+           delays=log.delays)
+    record("ota_crash.duplicates", found.total, detail=str(found))
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert found.total == 0, found
+    assert sorted(campaigns) == sorted(fleet.campaign_names)
+    assert {c["status"] for c in campaigns.values()} == {"STARTED"}
+    assert misplaced_gateways(fleet, sandbox) == []
+    assert log.mid_apply >= min(log.kills, 1)
