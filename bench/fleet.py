@@ -11,36 +11,27 @@ scripts (and different days) compare. The fleet (parameters adjustable, see ``Fl
   Neither declares quiet hours or an active period, so both send whatever the time of day;
 - every backend ``limits: {concurrency: 16}``, secrets as ``{env: ...}`` (``FLEET_ENV``).
 
-The sandbox runs in a separate process (``fleet_sandbox``), so that the reconciler's CPU time and
-memory are its own; its latency is set with ``POST /_sandbox/faults``.
+Backends point at a sandbox on ``port_base + 1..4`` (YateOTA, IoT, Ogangi, SMS gateway, as
+``reconcile sandbox`` orders them); ``fleet_sandbox.py`` starts the simulators that hold this fleet.
 
-    .venv/bin/python bench/fleet.py --out DIR [--port-base N] [--iot-campaigns 20] ...   # write the repo
-    .venv/bin/python bench/fleet.py --serve [--port-base N] ...                        # run its sandbox
+    .venv/bin/python bench/fleet.py --out DIR [--port-base N] [--iot-campaigns 20] [--quick] ...
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-
-import httpx
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 PYTHON = sys.executable
 FLEET_ENV = {"IOT_PASSWORD": "admin", "YATE_SECRET": "sandbox-secret", "GW_PASSWORD": "admin",
              "OG_PRIVATE_KEY": "sandbox-private"}
-SIMULATORS = ("yateota", "iot-campaigns", "ogangi", "sms-gateway")  # ports port_base+1 .. +4
 FIRST_YATE_CAMPAIGN = 1001
 WINDOWS = {"download": ("2030-01-02T01:00:00Z", "2030-01-02T05:00:00Z"),
            "activation": ("2030-01-03T01:00:00Z", "2030-01-03T03:00:00Z")}
@@ -117,6 +108,19 @@ def write_fleet(spec: FleetSpec, out: Path, *, port_base: int) -> Path:
     return decl
 
 
+def write_sms_repo(out: Path, *, recipients: int, ports: int, port_base: int) -> Path:
+    """A repository with only the SMS gateway and one campaign of ``recipients`` (the 1M-recipient case)."""
+    decl = out / "campaigns.d"
+    for folder in (out / ".git", decl, out / "recipients"):
+        folder.mkdir(parents=True, exist_ok=True)
+    _write_numbers(out / "recipients" / "gateway.csv", "4917", recipients)
+    spec = FleetSpec(sms_ports=ports)
+    gateway_backend = _backends(spec, port_base).split("---\n")[-1]
+    gateway_campaign = _sms_campaigns(spec).split("---\n")[:2]
+    (decl / "sms.yaml").write_text("---\n".join([gateway_backend, *gateway_campaign]), encoding="utf-8")
+    return decl
+
+
 def _write_numbers(path: Path, prefix: str, count: int) -> None:
     with path.open("w", encoding="utf-8") as file:
         file.write("number,area\n")
@@ -180,7 +184,7 @@ def gateway_ids(spec: FleetSpec, campaign: int) -> list[str]:
     return [f"gw-{g:05d}" for g in range(first, first + spec.gateways_per_campaign)]
 
 
-def iot_campaign(spec: FleetSpec, n: int, *, description: str | None = None) -> str:
+def iot_campaign(spec: FleetSpec, n: int) -> str:
     """One IoT campaign: its gateways (the last ``override_share`` with their own package) and windows."""
     gateways = gateway_ids(spec, n)
     split = len(gateways) - spec.overrides_per_campaign
@@ -196,7 +200,7 @@ spec: {{campaign: {name}, packages: [pkg-2], gateways: [{", ".join(gateways[spli
 apiVersion: reconciler/v1
 kind: Campaign
 metadata: {{name: {name}}}
-spec: {{backend: iot, description: "{description or f'Fleet rollout {n}'}", packages: [pkg-0, pkg-1], state: running}}
+spec: {{backend: iot, description: "Fleet rollout {n}", packages: [pkg-0, pkg-1], state: running}}
 ---
 apiVersion: reconciler/v1
 kind: GatewayAssignment
@@ -255,114 +259,20 @@ spec:
 """
 
 
-# --- the sandbox ---------------------------------------------------------------------------------
-
-
-def free_port_base(start: int = 18700, step: int = 10) -> int:
-    """The first ``start + k * step`` whose four simulator ports are free on loopback."""
-    for base in range(start, 60000, step):
-        if all(_port_free(base + offset) for offset in range(1, len(SIMULATORS) + 1)):
-            return base
-    raise RuntimeError("no free port range for the sandbox")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def sandbox_options(spec: FleetSpec, *, port_base: int, sms_send_rate: float | None = None):  # type: ignore[no-untyped-def]
-    """The ``SandboxOptions`` that hold this fleet. Lifecycles are slowed so that nothing moves on its
-    own during a measurement (a participant failing mid-run would be real work for the next pass)."""
-    from reconciler.sandbox.run import SandboxOptions
-
-    gateway = {"send_rate_per_port": sms_send_rate} if sms_send_rate else {}
-    return SandboxOptions(port_base=port_base, seed=1, gateway_count=max(spec.gateways, 1),
-                          yateota={"fleet": spec.yate_fleet(), "step_seconds": 86_400.0},
-                          iot={"step_seconds": 86_400.0}, sms_gateway=gateway)
-
-
-def serve(spec: FleetSpec, *, port_base: int, sms_send_rate: float | None) -> None:
-    """Run the fleet's sandbox in this process until SIGTERM; print ``ready`` once it serves."""
-    from reconciler.sandbox.run import running_sandbox
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with running_sandbox(sandbox_options(spec, port_base=port_base, sms_send_rate=sms_send_rate)):
-        print("ready", flush=True)
-        stop.wait()
-
-
-@dataclass
-class FleetSandbox:
-    """A running sandbox process and how to reach its control API."""
-
-    port_base: int
-    process: subprocess.Popen[str]
-
-    def url(self, name: str) -> str:
-        scheme = "https" if name == "sms-gateway" else "http"
-        return f"{scheme}://127.0.0.1:{self.port_base + 1 + SIMULATORS.index(name)}"
-
-    def control(self, name: str, method: str, path: str, body: dict | None = None) -> dict:
-        reply = httpx.request(method, f"{self.url(name)}/_sandbox/{path}", json=body, verify=False, timeout=120)
-        reply.raise_for_status()
-        return reply.json()
-
-    def set_latency(self, latency_ms: float) -> None:
-        for name in SIMULATORS:
-            self.control(name, "POST", "faults", {"latency_ms": latency_ms})
-
-    def stats(self) -> dict[str, dict]:
-        return {name: self.control(name, "GET", "stats") for name in SIMULATORS}
-
-    def reset(self) -> None:
-        """Empty backends again (stats cleared, latency back to 0): call ``set_latency`` afterwards."""
-        for name in SIMULATORS:
-            self.control(name, "POST", "reset")
-
-
-@contextmanager
-def fleet_sandbox(spec: FleetSpec, *, port_base: int, latency_ms: float = 10.0,
-                  sms_send_rate: float | None = None) -> Iterator[FleetSandbox]:
-    """Start the fleet's sandbox in its own process, set its latency, stop it when the block ends."""
-    command = [PYTHON, str(BENCH_DIR / "fleet.py"), "--serve", "--port-base", str(port_base),
-               *spec_arguments(spec)]
-    if sms_send_rate:
-        command += ["--sms-send-rate", str(sms_send_rate)]
-    process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if line.strip() != "ready":
-            raise RuntimeError(f"the fleet sandbox did not start (exit {process.poll()})")
-        sandbox = FleetSandbox(port_base, process)
-        sandbox.set_latency(latency_ms)
-        yield sandbox
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def spec_arguments(spec: FleetSpec) -> list[str]:
     """The command-line options that reproduce ``spec``."""
     return [arg for f in fields(FleetSpec) for arg in (f"--{f.name.replace('_', '-')}", str(getattr(spec, f.name)))]
 
 
 def reconcile_env() -> dict[str, str]:
-    """The environment a reconciler run of the fleet needs (its secrets; quiet logs)."""
-    return {**os.environ, **FLEET_ENV, "RECONCILE_LOG_LEVEL": "warning", "NO_COLOR": "1"}
+    """The environment a reconciler run of the fleet needs: its secrets, quiet logs, and bytecode caching
+    (an installed tool starts from compiled modules; ``PYTHONDONTWRITEBYTECODE``, set on some machines,
+    would charge every run with compiling the reconciler again)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**inherited, **FLEET_ENV, "RECONCILE_LOG_LEVEL": "warning", "NO_COLOR": "1"}
 
 
-def wait_until(check, *, timeout: float, interval: float = 0.01) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.01) -> bool:
     """Poll ``check()`` until it is true or ``timeout`` seconds passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -374,20 +284,12 @@ def wait_until(check, *, timeout: float, interval: float = 0.01) -> bool:  # typ
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write the repository here")
-    parser.add_argument("--serve", action="store_true", help="run the fleet's sandbox until SIGTERM")
+    parser.add_argument("--out", type=Path, required=True, help="write the repository here")
     parser.add_argument("--port-base", type=int, default=18700)
-    parser.add_argument("--sms-send-rate", type=float, default=None, help="SMS gateway messages/s per port")
     parser.add_argument("--quick", action="store_true", help="a small fleet")
     add_spec_arguments(parser)
     args = parser.parse_args()
-    spec = spec_from(args, quick=args.quick)
-    if args.serve:
-        serve(spec, port_base=args.port_base, sms_send_rate=args.sms_send_rate)
-    elif args.out:
-        print(write_fleet(spec, args.out, port_base=args.port_base))
-    else:
-        parser.error("give --out DIR or --serve")
+    print(write_fleet(spec_from(args, quick=args.quick), args.out, port_base=args.port_base))
 
 
 if __name__ == "__main__":

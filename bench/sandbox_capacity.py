@@ -1,7 +1,7 @@
 """Requests per second one simulator serves on this machine, with and without latency, so other
 benchmarks know the sandbox is not their bottleneck.
 
-    .venv/bin/python bench/sandbox_capacity.py [--seconds 5] [--concurrency 32]
+    .venv/bin/python bench/sandbox_capacity.py [--seconds 3] [--runs 3] [--concurrency 32] [--quick]
 
 Drives the YateOTA simulator (``query_campaigns {campaign_id}``) and the IoT simulator
 (``GET /api/campaigns/{id}``) over loopback with httpx from a separate process. Prints one JSON object
@@ -54,7 +54,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one short run per figure (smoke test)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.runs = 0.5, 1
     figures: dict[str, dict[str, float]] = {}
     with running_sandbox(SandboxOptions(port_base=0, gateway_count=100, seed=1)) as sandbox:
         yate = (sandbox.url("yateota"), "POST", "/api.php",

@@ -153,7 +153,7 @@ def parse_mo_list(response: httpx.Response) -> tuple[int, list[MOMessage]]:
 
 def _parse(response: httpx.Response) -> Element:
     try:
-        root = fromstring(response.content)
+        root = fromstring(response.content, forbid_dtd=True)
     except (ParseError, DefusedXmlException) as exc:
         raise MalformedReplyError(
             f"unreadable XML: {exc.__class__.__name__}", status=response.status_code

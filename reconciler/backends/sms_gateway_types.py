@@ -9,6 +9,7 @@ misspelt key, an unknown status, a non-integer port.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+TIME_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 class ItemFormatError(ValueError):
@@ -170,12 +172,15 @@ def _text(item: Mapping[str, Any], key: str) -> str:
 
 
 def _time(item: Mapping[str, Any], key: str) -> datetime:
-    """``YYYY-MM-DD HH:MM:SS`` in the gateway's clock, any run of whitespace as the separator."""
-    value = _text(item, key)
+    """``YYYY-MM-DD HH:MM:SS`` in the gateway's clock, any run of whitespace as the separator. (Checked
+    by shape, then read by ``fromisoformat``: ``strptime`` cost more than the rest of a reply together.)"""
+    value = " ".join(_text(item, key).split())
     try:
-        return datetime.strptime(" ".join(value.split()), TIME_FORMAT)
+        if TIME_SHAPE.fullmatch(value):
+            return datetime.fromisoformat(value)
     except ValueError:
-        raise ItemFormatError(f'{key} must look like "YYYY-MM-DD HH:MM:SS", not {value!r}') from None
+        pass
+    raise ItemFormatError(f'{key} must look like "YYYY-MM-DD HH:MM:SS", not {value!r}')
 
 
 def format_time(moment: datetime) -> str:

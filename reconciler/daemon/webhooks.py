@@ -81,7 +81,7 @@ class WebhookReceivers:
             return body
         try:
             push = parse_push(json.loads(body))
-        except (ValueError, GatewayPushError) as exc:
+        except (ValueError, RecursionError, GatewayPushError) as exc:  # RecursionError: absurdly nested JSON
             self._metrics.webhooks.labels("sms-gateway", "malformed").inc()
             return JSONResponse({"error": str(exc)[:200]}, status_code=400)
         ledger = self._ledger()
@@ -98,9 +98,11 @@ class WebhookReceivers:
             return body
         try:
             event = json.loads(body)
-        except ValueError:
+            if not isinstance(event, dict):
+                raise ValueError("not an object")
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             self._metrics.webhooks.labels("iot-campaigns", "malformed").inc()
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+            return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
         self._metrics.webhooks.labels("iot-campaigns", "accepted").inc()
         log.info("webhook.iot", campaign=str(event.get("campaignId", ""))[:64], state=str(event.get("state", ""))[:64])
         self._on_event("iot callback")

@@ -1,4 +1,5 @@
-"""One reconcile pass: load -> validate -> connect -> observe -> plan -> (apply -> record).
+"""One reconcile pass: load -> validate -> connect -> observe -> plan -> (apply -> record -> read the fates
+of SMS sent by earlier passes).
 
 The CLI and the daemon both call ``run_pass``; it never raises for expected failures: bad input,
 unresolvable secrets, unreadable backends and failed actions all come back inside ``PassResult``.
@@ -6,6 +7,7 @@ unresolvable secrets, unreadable backends and failed actions all come back insid
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,11 +18,11 @@ from typing import Any
 from reconciler.actions import Verb
 from reconciler.backends.protocol import ConnectContext, RequestObserver, SmsSender
 from reconciler.backends.registry import adapter_for
-from reconciler.diagnostics import Diagnostic, has_errors
-from reconciler.engine.connect import connect
+from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.engine.connect import Connections, connect
 from reconciler.engine.execute import ExecutionReport, Executor, ProgressSink
 from reconciler.engine.observe import observe_all
-from reconciler.errors import PermanentBackendError
+from reconciler.errors import BackendError, PermanentBackendError
 from reconciler.engine.sms import refresh_deliveries
 from reconciler.engine.sms_dispatch import SmsDispatcher
 from reconciler.engine.sms_outlook import sms_outlooks
@@ -94,7 +96,13 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
                             files: tuple[str, ...] = (), hold: PlanFilter | None = None,
                             on_request: RequestObserver | None = None) -> PassResult:
     """Observe, plan and (unless a dry run) apply an already loaded desired state. ``hold`` may take
-    actions out of the plan before it is applied (the daemon's backoff and stalled resources)."""
+    actions out of the plan before it is applied (the daemon's backoff and stalled resources).
+
+    What became of SMS handed to a backend by earlier passes is asked afterwards (``refresh_deliveries``):
+    those fates only move ledger counts on, nothing in a plan depends on them, and for a large campaign
+    they are hundreds of requests, which must not delay carrying an edit to the backends. (What this
+    pass sent is not asked about: it is still queued.) The counts a plan shows are therefore those of
+    the ledger when the pass began."""
     ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor, on_request=on_request)
     conns = connect(desired, ctx, with_writers=not request.dry_run)
     if conns.diagnostics:
@@ -104,35 +112,16 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
     store = open_store_for(request, base_dir)
     ledger = SendLedger(store.path) if isinstance(store, SqliteStateStore) else None
     senders: dict[str, SmsSender] = {}
+    pass_ = _Pass(desired, request, conns, store, ledger, senders, ctx, now, redactor, progress, hold)
     try:
-        view = store.view() if store is not None else StoreView(available=False)
-        observed = await observe_all(conns.readers, desired, redactor=redactor)
+        sent_before = ledger.last_key() if ledger is not None else 0
+        result = await pass_.plan_and_apply(diagnostics, files)
         if ledger is not None and not request.dry_run:
-            await refresh_deliveries(desired, ledger, _sender_cache(desired, ctx, senders))
-        outlooks = sms_outlooks(desired, ledger)
-        decided = plan(PlanInput(desired, observed, conns.traits, view, now, request.options, outlooks))
-        if hold is not None:
-            decided = hold(decided)
-        base = PassResult(diagnostics, desired, observed, decided, files=files, sms=outlooks)
-        if request.dry_run or decided.has_errors:
-            return base
-        if request.saved_actions is not None:
-            stale = compare_saved(request.saved_actions, decided)
-            if stale:
-                return replace(base, stale=stale)
-        performers: dict[Verb, Any] = {}
-        if ledger is None:
-            performers[Verb.SEND_SMS] = _no_ledger
-        elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
-            make = _sender_cache(desired, ctx, senders)
-            for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:
-                make(backend)
-            performers[Verb.SEND_SMS] = SmsDispatcher(desired=desired, senders=senders, ledger=ledger,
-                                                      now=lambda: datetime.now(now.tzinfo))
-        executor = Executor(writers=conns.writers, store=store, redactor=redactor, progress=progress,
-                            performers=performers)
-        report = await executor.run(decided)
-        return replace(base, report=report)
+            problem = await _read_fates(desired, ledger, _sender_cache(desired, ctx, senders), redactor,
+                                        up_to=sent_before)
+            if problem and result.plan is not None:
+                result = replace(result, plan=replace(result.plan, notes=result.plan.notes + (problem,)))
+        return result
     finally:
         for sender in senders.values():
             await sender.aclose()
@@ -141,6 +130,67 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
             ledger.close()
         if store is not None:
             store.close()
+
+
+@dataclass
+class _Pass:
+    """What one pass works with, between connecting and closing."""
+
+    desired: DesiredState
+    request: PassRequest
+    conns: Connections
+    store: StateStore | None
+    ledger: SendLedger | None
+    senders: dict[str, SmsSender]
+    ctx: ConnectContext
+    now: datetime
+    redactor: Redactor
+    progress: ProgressSink | None
+    hold: PlanFilter | None
+
+    async def plan_and_apply(self, diagnostics: tuple[Diagnostic, ...], files: tuple[str, ...]) -> PassResult:
+        desired, request, store, ledger = self.desired, self.request, self.store, self.ledger
+        view = store.view() if store is not None else StoreView(available=False)
+        observed = await observe_all(self.conns.readers, desired, redactor=self.redactor)
+        outlooks = sms_outlooks(desired, ledger)
+        decided = plan(PlanInput(desired, observed, self.conns.traits, view, self.now, request.options, outlooks))
+        if self.hold is not None:
+            decided = self.hold(decided)
+        base = PassResult(diagnostics, desired, observed, decided, files=files, sms=outlooks)
+        if request.dry_run or decided.has_errors:
+            return base
+        if request.saved_actions is not None:
+            stale = compare_saved(request.saved_actions, decided)
+            if stale:
+                return replace(base, stale=stale)
+        executor = Executor(writers=self.conns.writers, store=store, redactor=self.redactor, progress=self.progress,
+                            performers=self._performers(decided))
+        return replace(base, report=await executor.run(decided))
+
+    def _performers(self, decided: Plan) -> dict[Verb, Any]:
+        performers: dict[Verb, Any] = {}
+        if self.ledger is None:
+            performers[Verb.SEND_SMS] = _no_ledger
+        elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
+            make = _sender_cache(self.desired, self.ctx, self.senders)
+            for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:
+                make(backend)
+            tz = self.now.tzinfo
+            performers[Verb.SEND_SMS] = SmsDispatcher(desired=self.desired, senders=self.senders, ledger=self.ledger,
+                                                      now=lambda: datetime.now(tz))
+        return performers
+
+
+async def _read_fates(desired: DesiredState, ledger: SendLedger, senders: Callable[[str], SmsSender | None],
+                      redactor: Redactor, *, up_to: int | None = None) -> str:
+    """Refresh the ledger from what backends say became of sent messages; '' or why that failed. A backend
+    failing here must not throw away a pass already applied: its counts just stay as they were."""
+    try:
+        await refresh_deliveries(desired, ledger, senders, up_to=up_to)
+    except BackendError as exc:
+        return redactor.scrub(f"delivery results could not be read from backend {exc.backend or '?'} ({exc}); "
+                              "the send ledger's counts stay as they were")
+    return ""
 
 
 async def _no_ledger(action: Any) -> Mapping[str, Any]:
@@ -161,6 +211,10 @@ def _sender_cache(desired: DesiredState, ctx: ConnectContext,
         return senders[backend]
 
     return sender
+
+
+async def _none() -> str:
+    return ""
 
 
 def compare_saved(saved: Sequence[Mapping[str, Any]], current: Plan) -> str:
@@ -190,10 +244,11 @@ async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ:
     try:
         if conns.diagnostics:
             return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired), {}
-        observed = await observe_all(conns.readers, desired, redactor=redactor)
-        if ledger is not None:
-            await refresh_deliveries(desired, ledger, _sender_cache(desired, ctx, senders))
-        result = PassResult(tuple(loaded.diagnostics), desired, observed, files=tuple(loaded.files))
+        reading = (_read_fates(desired, ledger, _sender_cache(desired, ctx, senders), redactor)
+                   if ledger is not None else _none())
+        observed, problem = await asyncio.gather(observe_all(conns.readers, desired, redactor=redactor), reading)
+        warnings = (Diagnostic(problem, severity=Severity.WARNING),) if problem else ()
+        result = PassResult(tuple(loaded.diagnostics) + warnings, desired, observed, files=tuple(loaded.files))
         return result, sms_outlooks(desired, ledger)
     finally:
         for sender in senders.values():

@@ -5,8 +5,10 @@ Order of work in a pass (each step durable before the next):
    asked (found -> accepted/failed, absent -> forgotten so the recipient is sent again); where it cannot,
    they become ``unknown`` and are resent only with ``onUnknownOutcome: resend``;
 2. if the campaign is active and inside its sending window, stream the recipients (never loaded whole),
-   skip those the ledger knows, commit a batch as ``dispatching``, send it at the campaign's rate, settle;
-3. poll delivery results for accepted messages where the backend can be asked.
+   skip those the ledger knows, commit a group as ``dispatching`` (with the fates of the group before),
+   send it at the campaign's rate;
+3. delivery results are read at the end of the next pass (``refresh_deliveries``), or pushed to the
+   daemon; asking right after sending would mostly read "still queued".
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt, SmsSe
 from reconciler.load.recipients import iter_recipients
 from reconciler.model import DesiredState, Recipient, SmsCampaignSpec, SmsRunState, UnknownOutcomePolicy
 from reconciler.planner.timing import sending_hold
-from reconciler.state.ledger import NewSend, SendLedger, SendState
+from reconciler.state.ledger import NewSend, SendLedger, SendState, Settlement
 
 log = structlog.get_logger("reconciler.engine.sms")
 FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.SENT,
@@ -34,7 +36,8 @@ FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.S
                  SmsFate.UNDELIVERED: SendState.UNDELIVERED, SmsFate.FAILED: SendState.FAILED,
                  SmsFate.UNKNOWN: SendState.UNKNOWN}
 RESEND_ROUNDS = 3
-QUERY_CHUNK = 500  # keys per sender.query call (the sender splits further to the API's limit)
+QUERY_CHUNK = 128  # keys per sender.query call (the sender splits further to the API's limit)
+POLL_PAGE = 4096  # ledger rows asked about at a time: memory stays bounded whatever the campaign's size
 
 
 @dataclass
@@ -81,6 +84,8 @@ class SmsCampaignRun:
         self.now = now
         self.rate = RequestRateLimiter(spec.rate_per_second, sleep=sleep)
         self.report = SmsRunReport()
+        self._fates: list[Settlement] = []  # replies not yet written: they ride with the next group's commit
+        self._unsent: list[int] = []
 
     @property
     def backend(self) -> str:
@@ -98,7 +103,6 @@ class SmsCampaignRun:
             self.report.held = f"campaign is {self.spec.state.value}"
         if self.spec.state is SmsRunState.STOPPED:
             await self.stop_queued()
-        await self.poll_delivery()
         return self.report
 
     async def resolve_dispatching(self) -> None:
@@ -109,13 +113,20 @@ class SmsCampaignRun:
             self.ledger.settle((r.key, SendState.UNKNOWN, "", "no reply before a crash or timeout") for r in rows)
             self.report.unknown += len(rows)
             return
-        known = {receipt.key: receipt for receipt in await self._query([r.key for r in rows])}
+        known = {receipt.key: receipt for receipt in await query_all(self.sender, [r.key for r in rows])}
         self.ledger.settle(self._settlement(known[r.key]) for r in rows if r.key in known)
         self.ledger.forget(r.key for r in rows if r.key not in known)
         self.report.recovered += len(rows)
         log.info("sms.recovered", campaign=self.spec.name, found=len(known), resend=len(rows) - len(known))
 
     async def send_pending(self) -> None:
+        try:
+            await self._send_groups()
+        finally:
+            self.ledger.settle(self._fates, forget=self._unsent)
+            self._fates, self._unsent = [], []
+
+    async def _send_groups(self) -> None:
         batch_size = self.sender.max_batch * self.sender.in_flight
         root = Path(self.desired.root)
         for chunk in chunked(recipients_of(self.spec, root), max(batch_size, 64)):
@@ -147,11 +158,16 @@ class SmsCampaignRun:
     async def _dispatch(self, recipients: list[Recipient]) -> bool:
         """Commit, send, settle one group; False when the backend refuses everything (stop for now)."""
         sends = [NewSend(r.number, content_hash(self.spec.text, r)) for r in recipients]
-        rows = self.ledger.begin_dispatch(self.backend, self.spec.name, sends)
+        rows = self.ledger.begin_dispatch(self.backend, self.spec.name, sends, settle=self._fates,
+                                          forget=self._unsent)
+        self._fates, self._unsent = [], []
         params = {r.number: r.params for r in recipients}
         messages = [OutgoingSms(row.key, row.recipient, params[row.recipient]) for row in rows]
         batches = [messages[i:i + self.sender.max_batch] for i in range(0, len(messages), self.sender.max_batch)]
-        receipts = [r for batch in await asyncio.gather(*(self._send(b) for b in batches)) for r in batch]
+        if len(batches) == 1:  # one message in flight (Ogangi): no task to spawn
+            receipts = await self._send(batches[0])
+        else:
+            receipts = [r for batch in await asyncio.gather(*(self._send(b) for b in batches)) for r in batch]
         self._settle(receipts)
         return any(r.fate is not SmsFate.NOT_SENT for r in receipts) or not receipts
 
@@ -163,15 +179,15 @@ class SmsCampaignRun:
                                       encoding=spec.encoding, reports=spec.delivery_reports)
 
     def _settle(self, receipts: list[SmsReceipt]) -> None:
-        self.ledger.settle(self._settlement(r) for r in receipts
-                           if r.fate not in (SmsFate.NOT_SENT, SmsFate.UNKNOWN))
+        """Note what the replies said; it is written with the next group's commit (or when sending ends)."""
+        self._fates += [self._settlement(r) for r in receipts if r.fate not in (SmsFate.NOT_SENT, SmsFate.UNKNOWN)]
         not_sent = [r for r in receipts if r.fate is SmsFate.NOT_SENT]
-        self.ledger.forget(r.key for r in not_sent)
+        self._unsent += [r.key for r in not_sent]
         if not_sent:
             self.report.held = f"backend refused to take messages: {not_sent[0].reason}"
         unknown = [r for r in receipts if r.fate is SmsFate.UNKNOWN]
         if unknown and not self.sender.can_query:
-            self.ledger.settle((r.key, SendState.UNKNOWN, "", r.reason) for r in unknown)
+            self._fates += [(r.key, SendState.UNKNOWN, "", r.reason) for r in unknown]
         self.report.sent += len(receipts) - len(not_sent)
         self.report.accepted += sum(1 for r in receipts if r.fate is SmsFate.ACCEPTED)
         self.report.failed += sum(1 for r in receipts if r.fate is SmsFate.FAILED)
@@ -180,46 +196,43 @@ class SmsCampaignRun:
     def _settlement(self, receipt: SmsReceipt) -> tuple[int, SendState, str, str]:
         return receipt.key, FATE_TO_STATE.get(receipt.fate, SendState.UNKNOWN), receipt.remote_id, receipt.reason
 
-    async def _query(self, keys: Sequence[int]) -> list[SmsReceipt]:
-        out: list[SmsReceipt] = []
-        for start in range(0, len(keys), QUERY_CHUNK):
-            out += await self.sender.query(keys[start:start + QUERY_CHUNK])
-        return out
-
-    async def poll_delivery(self) -> None:
-        if self.sender.can_query:
-            await poll_campaign(self.ledger, self.sender, self.backend, self.spec.name,
-                                reports=self.spec.delivery_reports)
-
     async def stop_queued(self) -> None:
-        tasks = sorted({r.remote_id for r in self.ledger.rows(self.backend, self.spec.name, [SendState.ACCEPTED])
-                        if r.remote_id})
+        tasks = self.ledger.remote_ids(self.backend, self.spec.name, [SendState.ACCEPTED])
         if tasks:
             await self.sender.stop_tasks(tasks)
 
 
 async def poll_campaign(ledger: SendLedger, sender: SmsSender, backend: str, campaign: str, *,
-                        reports: bool) -> int:
+                        reports: bool, up_to: int | None = None) -> int:
     """Move rows on from what the backend says: queued -> sent -> delivered/failed. Sent rows are asked
-    about again only when delivery reports were requested (otherwise nothing more will come)."""
+    about again only when delivery reports were requested (otherwise nothing more will come). Only rows
+    with keys up to ``up_to`` are asked about (all when None)."""
     states = [SendState.ACCEPTED, SendState.SENT] if reports else [SendState.ACCEPTED]
-    rows = {r.key: r for r in ledger.rows(backend, campaign, states)}
-    if not rows:
-        return 0
-    found: list[SmsReceipt] = []
-    keys = list(rows)
-    for start in range(0, len(keys), QUERY_CHUNK):
-        found += await sender.query(keys[start:start + QUERY_CHUNK])
-    changed = [r for r in found if r.key in rows and FATE_TO_STATE.get(r.fate) not in (None, rows[r.key].state)]
-    ledger.settle((r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in changed)
-    return len(changed)
+    moved = 0
+    for page in ledger.pages(backend, campaign, states, size=POLL_PAGE, up_to=up_to):
+        rows = {r.key: r for r in page}
+        found = await query_all(sender, list(rows))
+        changed = [r for r in found if r.key in rows and FATE_TO_STATE.get(r.fate) not in (None, rows[r.key].state)]
+        ledger.settle((r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in changed)
+        moved += len(changed)
+    return moved
+
+
+async def query_all(sender: SmsSender, keys: Sequence[int]) -> list[SmsReceipt]:
+    """What the backend says about ``keys``, asked ``QUERY_CHUNK`` keys per call, the calls at once (the
+    backend's concurrency limit spaces them)."""
+    replies = await asyncio.gather(*(sender.query(keys[start:start + QUERY_CHUNK])
+                                     for start in range(0, len(keys), QUERY_CHUNK)))
+    return [receipt for reply in replies for receipt in reply]
 
 
 async def refresh_deliveries(desired: DesiredState, ledger: SendLedger,
-                             senders: Callable[[str], SmsSender | None]) -> int:
+                             senders: Callable[[str], SmsSender | None], *, up_to: int | None = None) -> int:
     """Ask backends that can be asked what became of messages still queued or awaiting a delivery
-    report, for declared campaigns and for campaigns removed from git alike (before planning, and for
-    ``reconcile status``). Returns how many ledger rows moved on."""
+    report, for declared campaigns and for campaigns removed from git alike (at the end of a pass, and
+    for ``reconcile status``), for rows with keys up to ``up_to`` (all when None: a pass passes the
+    last key from before it sent anything, since what it just sent is still queued). Returns how many
+    ledger rows moved on."""
     moved = 0
     for backend, name in ledger.campaigns():
         if backend not in desired.backends:
@@ -227,9 +240,10 @@ async def refresh_deliveries(desired: DesiredState, ledger: SendLedger,
         spec = desired.campaigns.get(name)
         reports = isinstance(spec, SmsCampaignSpec) and spec.backend == backend and spec.delivery_reports
         states = [SendState.ACCEPTED, SendState.SENT] if reports else [SendState.ACCEPTED]
-        if not ledger.rows(backend, name, states):
+        counts = ledger.counts(backend, name)
+        if not any(counts.get(state.value) for state in states):
             continue
         sender = senders(backend)
         if sender is not None and sender.can_query:
-            moved += await poll_campaign(ledger, sender, backend, name, reports=reports)
+            moved += await poll_campaign(ledger, sender, backend, name, reports=reports, up_to=up_to)
     return moved

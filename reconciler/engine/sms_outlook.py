@@ -16,18 +16,21 @@ CHUNK = 1000
 def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger | None) -> SmsOutlook:
     if ledger is None:
         return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend)
+    counts = ledger.counts(spec.backend, spec.name)
+    if not counts:  # nothing sent yet: every recipient the loader counted (distinct, checked) is to send
+        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend)
     to_send = total = 0
     for chunk in chunked(recipients_of(spec, Path(desired.root)), CHUNK):
         numbers = list(dict.fromkeys(r.number for r in chunk))
         total += len(numbers)
         to_send += len(numbers) - len(ledger.known(spec.backend, spec.name, numbers))
-    return SmsOutlook(recipients=total, to_send=to_send, counts=ledger.counts(spec.backend, spec.name),
+    return SmsOutlook(recipients=total, to_send=to_send, counts=counts,
                       open_tasks=open_tasks(ledger, spec.backend, spec.name), backend=spec.backend)
 
 
 def open_tasks(ledger: SendLedger, backend: str, campaign: str) -> tuple[str, ...]:
     """Backend tasks that still hold queued messages of the campaign."""
-    return tuple(sorted({r.remote_id for r in ledger.rows(backend, campaign, [SendState.ACCEPTED]) if r.remote_id}))
+    return ledger.remote_ids(backend, campaign, [SendState.ACCEPTED])
 
 
 def sms_outlooks(desired: DesiredState, ledger: SendLedger | None) -> dict[str, SmsOutlook]:

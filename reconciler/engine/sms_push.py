@@ -8,6 +8,7 @@ from reconciler.backends.protocol import SmsFate
 from reconciler.backends.sms_gateway_types import GatewayPush, PushKind
 from reconciler.state.ledger import SendLedger, SendState
 
+MAX_KEY = 2**63 - 1  # ledger keys are SQLite integers; a larger user_id cannot be ours
 FATE_STATE = {SmsFate.SENT: SendState.SENT, SmsFate.DELIVERED: SendState.DELIVERED,
               SmsFate.FAILED: SendState.FAILED}
 
@@ -17,7 +18,8 @@ def apply_gateway_push(ledger: SendLedger, push: GatewayPush) -> int:
     Results without a ``user_id`` (and delivery-status pushes, which carry none) are left to polling."""
     if push.kind is not PushKind.RESULTS:
         return 0
-    known = {row.key: row for row in ledger.by_keys([r.user_id for r in push.results if r.user_id is not None])}
+    keys = [r.user_id for r in push.results if r.user_id is not None and 0 < r.user_id <= MAX_KEY]
+    known = {row.key: row for row in ledger.by_keys(keys)}
     updates = []
     for result in push.results:
         row = known.get(result.user_id) if result.user_id is not None else None

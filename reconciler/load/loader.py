@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -172,7 +173,11 @@ def find_yaml_files(paths: Sequence[Path], report: Report, *, root: Path) -> lis
 def read_yaml_bytes(display: str, path: Path, *, max_file_bytes: int, report: Report) -> tuple[bytes, str] | None:
     """The file's bytes and text, or None after reporting why it cannot be YAML."""
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            report.add(Diagnostic("not a regular file (a pipe, socket or device is never read)", display))
+            return None
+        size = info.st_size
         if size > max_file_bytes:
             report.add(Diagnostic(f"file is {size:,} bytes, over the limit of {max_file_bytes:,} bytes "
                                   "(see --max-file-bytes)", display))

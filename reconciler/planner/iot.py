@@ -23,6 +23,8 @@ from reconciler.planner.iot_gateways import (
     CampaignId,
     IotScope,
     declared_gateways,
+    first_by,
+    gateways_by_id,
     plan_gateways,
     rollout_gateways,
 )
@@ -44,7 +46,7 @@ def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: 
 
 def _plan_packages(inp: PlanInput, b: PlanBuilder, backend: str,
                    observation: BackendObservation) -> tuple[dict[str, CampaignId], dict[str, str]]:
-    by_name = {p.name: p for p in observation.iot_packages}
+    by_name = first_by(observation.iot_packages, lambda p: p.name, lambda p: p.id)
     ids: dict[str, CampaignId] = {}
     deps: dict[str, str] = {}
     for spec in sorted((p for p in inp.desired.packages.values() if p.backend == backend), key=lambda p: p.name):
@@ -75,7 +77,7 @@ def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservat
                            "rename or delete all but one", spec.source)
         return
     observed = matches[0] if matches else None
-    seen = {g.gateway_id: g for g in observed.gateways} if observed else {}
+    seen = gateways_by_id(observed)
     rollout = rollout_gateways(scope, declared_gateways(scope), seen)
     hold = outside_active_period(scope.inp.desired, spec.name, scope.inp.now) or rollout.halt
     run = IotRunState.STOPPED if hold else spec.state

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 from dataclasses import dataclass
 
 from reconciler.actions import Action, Produced, Verb
@@ -20,6 +21,8 @@ from reconciler.planner.plan import PlanBuilder, PlanInput
 from reconciler.planner.timing import epoch_ms
 
 CampaignId = str | Produced
+T = TypeVar("T")
+K = TypeVar("K")
 SUCCESS_STATES = frozenset({"ACTIVATION_COMPLETE"})
 FAILURE_STATES = frozenset({"DOWNLOAD_FAILED", "EXECUTION_FAILED", "ACTIVATION_FAILED"})
 
@@ -52,6 +55,20 @@ class RolloutDecision:
     gateways: frozenset[str]
     reason: str
     halt: str | None = None  # set when the failure rate is over the limit: the campaign must stop
+
+
+def first_by(items: Iterable[T], key: Callable[[T], K], order: Callable[[T], Any]) -> dict[K, T]:
+    """One item per key, the same whatever order the backend listed them in (the lowest ``order`` wins)."""
+    chosen: dict[K, T] = {}
+    for item in sorted(items, key=order, reverse=True):
+        chosen[key(item)] = item
+    return chosen
+
+
+def gateways_by_id(observed: ObservedIotCampaign | None) -> dict[str, ObservedGateway]:
+    if observed is None:
+        return {}
+    return first_by(observed.gateways, lambda g: g.gateway_id, lambda g: (g.gateway_id, g.state, g.closed))
 
 
 def declared_gateways(scope: IotScope) -> frozenset[str]:
@@ -90,7 +107,7 @@ def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
                   wanted: frozenset[str]) -> list[str]:
     """Add, remove and configure gateways; returns the ids of the actions a start must wait for."""
     steps: list[str] = []
-    seen = {g.gateway_id: g for g in observed.gateways} if observed else {}
+    seen = gateways_by_id(observed)
     add = sorted(wanted - seen.keys())
     remove = sorted(g for g, state in seen.items() if g not in wanted and not state.closed)
     kept_closed = sorted(g for g, state in seen.items() if g not in wanted and state.closed)

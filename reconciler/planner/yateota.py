@@ -14,6 +14,7 @@ from reconciler.actions import Action, Verb
 from reconciler.model import Kind, ResourceKey, SimCampaignSpec, SimRunState
 from reconciler.observed import BackendObservation, ObservedSimCampaign
 from reconciler.planner import memory
+from reconciler.planner.iot_gateways import first_by
 from reconciler.planner.plan import PlanBuilder, PlanInput
 from reconciler.planner.timing import outside_active_period
 
@@ -30,7 +31,7 @@ RUN_STATE_NAMES = {SimRunState.RUNNING: "started", SimRunState.PAUSED: "paused",
 
 
 def plan_yateota_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
-    by_id = {c.campaign_id: c for c in observation.sim_campaigns}
+    by_id = first_by(observation.sim_campaigns, lambda c: c.campaign_id, lambda c: (c.campaign_id, c.state, c.name))
     specs = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, SimCampaignSpec)),
                    key=lambda c: c.name)
     for spec in specs:

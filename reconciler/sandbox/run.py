@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.faults import FaultInjector, FaultSettings
-from reconciler.sandbox.harness import SandboxApp, SandboxServer, Simulator, TlsFiles
-from reconciler.sandbox.tls import generate_tls_files
+
+# The servers (uvicorn, starlette) and TLS (cryptography) are imported when a sandbox starts: every
+# ``reconcile`` command imports this module, and only ``sandbox`` and ``demo`` run one.
+if TYPE_CHECKING:
+    from reconciler.sandbox.harness import SandboxServer, Simulator, TlsFiles
 
 DEFAULT_PORT_BASE = 8700
 
@@ -77,6 +80,9 @@ def _state_file(options: SandboxOptions, name: str) -> Path | None:
 @contextmanager
 def running_sandbox(options: SandboxOptions, *, tls_dir: Path | None = None) -> Iterator[RunningSandbox]:
     """Start all four; stop them (and save state when asked) when the block ends."""
+    from reconciler.sandbox.harness import SandboxApp, SandboxServer
+    from reconciler.sandbox.tls import generate_tls_files
+
     clock = SimClock()
     with tempfile.TemporaryDirectory(prefix="reconciler-sandbox-") as tmp:
         tls = generate_tls_files(tls_dir or Path(tmp))

@@ -11,12 +11,14 @@ One row per (backend, campaign, recipient). Life of a row:
                                     | unknown       (Ogangi cannot be asked: resent only if the campaign says so)
 
 The row id is the idempotency key (the SMS gateway's integer ``user_id``). Writes are batched per send
-request and committed with ``synchronous=FULL`` before the request goes out.
+group and committed with ``synchronous=FULL`` before the group goes out; the fates of the previous
+group ride along in the same commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -69,6 +71,23 @@ CREATE INDEX IF NOT EXISTS send_ledger_state ON send_ledger (backend, campaign, 
 _COLUMNS = "key, backend, campaign, recipient, content_hash, state, remote_id, reason"
 
 
+Settlement = tuple[int, SendState, str, str]  # (key, new state, remote id, reason)
+
+
+def _settle(db: sqlite3.Connection, updates: Iterable[Settlement]) -> None:
+    items = [(state.value, remote_id, remote_id, reason, key) for key, state, remote_id, reason in updates]
+    if items:
+        db.executemany(
+            "UPDATE send_ledger SET state=?, remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, reason=?, "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key=?", items)
+
+
+def _forget(db: sqlite3.Connection, keys: Iterable[int]) -> None:
+    items = [(key,) for key in keys]
+    if items:
+        db.executemany("DELETE FROM send_ledger WHERE key=? AND state='dispatching'", items)
+
+
 def _row(values: tuple) -> LedgerRow:  # type: ignore[type-arg]
     key, backend, campaign, recipient, content_hash, state, remote_id, reason = values
     return LedgerRow(key, backend, campaign, recipient, content_hash, SendState(state), remote_id, reason)
@@ -87,37 +106,39 @@ class SendLedger:
     def close(self) -> None:
         self._file.close()
 
-    def begin_dispatch(self, backend: str, campaign: str, sends: Sequence[NewSend]) -> list[LedgerRow]:
+    def begin_dispatch(self, backend: str, campaign: str, sends: Sequence[NewSend], *,
+                       settle: Iterable[Settlement] = (), forget: Iterable[int] = ()) -> list[LedgerRow]:
         """Commit rows as ``dispatching`` (durably) and return them with their keys. Recipients that
-        already have a row are left out: this is what makes a send happen at most once."""
-        rows: list[LedgerRow] = []
-        with self._transaction() as db:
-            for send in sends:
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO send_ledger (backend, campaign, recipient, content_hash, state) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (backend, campaign, send.recipient, send.content_hash, SendState.DISPATCHING.value))
-                if cursor.rowcount:
-                    rows.append(LedgerRow(int(cursor.lastrowid or 0), backend, campaign, send.recipient,
-                                          send.content_hash, SendState.DISPATCHING))
-        return rows
+        already have a row are left out: this is what makes a send happen at most once.
 
-    def settle(self, updates: Iterable[tuple[int, SendState, str, str]]) -> None:
-        """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one."""
-        items = [(state.value, remote_id, remote_id, reason, key) for key, state, remote_id, reason in updates]
-        if not items:
-            return
+        ``settle`` and ``forget`` (what the replies to the previous group said) are written in the same
+        transaction, so a group costs one durable write instead of two; until then those rows stay
+        ``dispatching``, which is what a crash leaves of a group in flight anyway."""
         with self._transaction() as db:
+            _settle(db, settle)
+            _forget(db, forget)
+            # keys only grow (AUTOINCREMENT), so the rows this statement adds are those after the newest key
+            newest = db.execute("SELECT COALESCE(MAX(key), 0) FROM send_ledger").fetchone()[0]
             db.executemany(
-                "UPDATE send_ledger SET state=?, remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, reason=?, "
-                "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key=?", items)
+                "INSERT OR IGNORE INTO send_ledger (backend, campaign, recipient, content_hash, state) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(backend, campaign, s.recipient, s.content_hash, SendState.DISPATCHING.value) for s in sends])
+            return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM send_ledger WHERE key>? ORDER BY key",
+                                                (newest,))]
+
+    def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None:
+        """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one.
+        ``forget`` as for ``forget``, in the same transaction."""
+        items = list(updates)
+        keys = list(forget)
+        if items or keys:
+            with self._transaction() as db:
+                _settle(db, items)
+                _forget(db, keys)
 
     def forget(self, keys: Iterable[int]) -> None:
         """Drop rows the backend provably never received, so their recipients may be sent again."""
-        items = [(key,) for key in keys]
-        if items:
-            with self._transaction() as db:
-                db.executemany("DELETE FROM send_ledger WHERE key=? AND state='dispatching'", items)
+        self.settle((), forget=keys)
 
     def forget_unknown(self, backend: str, campaign: str, recipients: Iterable[str]) -> None:
         """Drop ``unknown`` rows of these recipients: the campaign chose to risk a duplicate and resend."""
@@ -136,6 +157,37 @@ class SendLedger:
             args += wanted
         with self._lock:
             return [_row(r) for r in self._db.execute(query + " ORDER BY key", args)]
+
+    def last_key(self) -> int:
+        """The newest row's key (0 when empty): keys only grow, so rows written later have larger ones."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(key), 0) FROM send_ledger").fetchone()[0])
+
+    def pages(self, backend: str, campaign: str, states: Iterable[SendState], *, size: int,
+              up_to: int | None = None) -> Iterator[list[LedgerRow]]:
+        """The rows in ``states`` (with keys up to ``up_to``), in key order, ``size`` at a time: memory stays
+        bounded whatever the campaign's size (rows settled meanwhile do not disturb the walk: it continues
+        after the last key)."""
+        wanted = [s.value for s in states]
+        query = (f"SELECT {_COLUMNS} FROM send_ledger WHERE backend=? AND campaign=? AND key>? AND key<=? "
+                 f"AND state IN ({','.join('?' * len(wanted))}) ORDER BY key LIMIT ?")
+        last, highest = 0, self.last_key() if up_to is None else up_to
+        while True:
+            with self._lock:
+                page = [_row(r) for r in self._db.execute(query, [backend, campaign, last, highest, *wanted, size])]
+            if not page:
+                return
+            yield page
+            last = page[-1].key
+
+    def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]:
+        """The distinct backend ids (tasks) of the rows in ``states``, sorted."""
+        wanted = [s.value for s in states]
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT DISTINCT remote_id FROM send_ledger WHERE backend=? AND campaign=? AND remote_id != '' "
+                f"AND state IN ({','.join('?' * len(wanted))}) ORDER BY remote_id", [backend, campaign, *wanted])
+            return tuple(r[0] for r in found)
 
     def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
         """Which of ``recipients`` already have a row (in any state)."""

@@ -11,7 +11,8 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class Fleet:
     shape: FleetShape
     campaign_names: tuple[str, ...]
     gateways: dict[str, tuple[str, ...]] = field(default_factory=dict)  # campaign -> declared gateways
+    windows: tuple[tuple[str, str], ...] = WINDOWS  # (download, activation) of every OTA campaign
 
     @property
     def state_url(self) -> str:
@@ -144,7 +146,16 @@ spec: {{backend: iot, file: ../packages/{name}.bin, description: "Firmware {name
 """ for name in package_names(shape))
 
 
-def ota_campaign_yaml(index: int, gateways: list[str], shape: FleetShape, *, state: str = "running") -> str:
+def shifted_windows(days: int) -> tuple[tuple[str, str], ...]:
+    """``WINDOWS`` moved ``days`` days later (a new generation of schedules)."""
+    def move(text: str) -> str:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")) + timedelta(days=days)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return tuple((move(begin), move(end)) for begin, end in WINDOWS)
+
+
+def ota_campaign_yaml(index: int, gateways: list[str], shape: FleetShape, *, state: str = "running",
+                      windows: tuple[tuple[str, str], ...] = WINDOWS) -> str:
     name = campaign_name(index)
     packages = package_names(shape)
     own = packages[index % len(packages)]
@@ -176,8 +187,8 @@ kind: Schedule
 metadata: {{name: {name}-nights}}
 spec:
   campaign: {name}
-  download: {{begin: "{WINDOWS[0][0]}", end: "{WINDOWS[0][1]}"}}
-  activation: {{begin: "{WINDOWS[1][0]}", end: "{WINDOWS[1][1]}"}}
+  download: {{begin: "{windows[0][0]}", end: "{windows[0][1]}"}}
+  activation: {{begin: "{windows[1][0]}", end: "{windows[1][1]}"}}
 """)
     return "---\n".join(docs)
 
@@ -257,6 +268,16 @@ def write_fleet(root: Path, sandbox: RunningSandbox, shape: FleetShape) -> Fleet
                                           encoding="utf-8")
         names.append("welcome")
     return Fleet(root, decl, shape, tuple(names), gateways)
+
+
+def rewrite_windows(fleet: Fleet, days: int) -> Fleet:
+    """Move the windows of every declared OTA campaign ``days`` days later (every gateway is rescheduled)."""
+    windows = shifted_windows(days)
+    for index in range(fleet.shape.campaigns):
+        name = campaign_name(index)
+        (fleet.decl / f"{name}.yaml").write_text(
+            ota_campaign_yaml(index, list(fleet.gateways[name]), fleet.shape, windows=windows), encoding="utf-8")
+    return replace(fleet, windows=windows)
 
 
 # --- running the real command ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Crash recovery of the OTA loop: a real ``reconcile`` process applying an IoT fleet (campaigns, gateways,
 per-gateway package overrides, download and activation windows, packages) is killed with SIGKILL at
-seeded random moments and restarted. Before each restart the declared fleet grows by one campaign with a
-new package, so every run has creates, uploads and schedule writes in flight when the kill lands.
+seeded random moments and restarted. Before each restart the declared fleet changes (one more campaign
+with a new package appears; in the long version every window also moves a day), so every run has creates,
+uploads and schedule writes in flight when the kill lands.
 
 After a final run: no campaign created twice, no gateway added twice, no package uploaded twice, every
 gateway where it is declared with its windows, and ``--dry-run --detailed-exitcode`` exits 0. Fast: 3
@@ -48,13 +49,13 @@ def write_requests(sandbox: RunningSandbox) -> int:
     return sum(n for route, n in stats.items() if not route.startswith("GET") and "/api/tokens" not in route)
 
 
-def grow(fleet: fl.Fleet, generation: int) -> fl.Fleet:
-    """Declare one more campaign (new gateways from the reserve, a new package) so the next run has work."""
+def generation_yaml(fleet: fl.Fleet, generation: int) -> str:
+    """The campaign added at ``generation``: its own package and gateways, the fleet's current windows."""
     name = f"gen-{generation:03d}"
     start = fleet.shape.gateway_count + (generation - 1) * GROWTH_GATEWAYS
-    members = [fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS)]
-    (fleet.root / "packages" / f"{name}.bin").write_bytes(f"generation {generation}\n".encode() * 300)
-    (fleet.decl / f"{name}.yaml").write_text(f"""\
+    members = ", ".join(fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS))
+    (download, activation) = fleet.windows
+    return f"""\
 apiVersion: reconciler/v1
 kind: Package
 metadata: {{name: {name}-fw}}
@@ -68,27 +69,40 @@ spec: {{backend: iot, description: "Generation {generation}", packages: [{name}-
 apiVersion: reconciler/v1
 kind: GatewayAssignment
 metadata: {{name: {name}-fleet}}
-spec: {{campaign: {name}, gateways: [{", ".join(members)}]}}
+spec: {{campaign: {name}, gateways: [{members}]}}
 ---
 apiVersion: reconciler/v1
 kind: Schedule
 metadata: {{name: {name}-nights}}
 spec:
   campaign: {name}
-  download: {{begin: "{fl.WINDOWS[0][0]}", end: "{fl.WINDOWS[0][1]}"}}
-  activation: {{begin: "{fl.WINDOWS[1][0]}", end: "{fl.WINDOWS[1][1]}"}}
-""", encoding="utf-8")
-    return replace(fleet, campaign_names=(*fleet.campaign_names, name),
-                   gateways={**fleet.gateways, name: tuple(members)})
+  download: {{begin: "{download[0]}", end: "{download[1]}"}}
+  activation: {{begin: "{activation[0]}", end: "{activation[1]}"}}
+"""
 
 
-def kill_and_restart(fleet: fl.Fleet, sandbox: RunningSandbox, *, kills: int, seed: int,
-                     low: float, high: float) -> tuple[fl.Fleet, KillLog]:
+def grow(fleet: fl.Fleet, generation: int, *, reschedule: bool) -> fl.Fleet:
+    """Declare one more campaign (new gateways, a new package) and, with ``reschedule``, move every window a
+    day: the next run has work in flight whenever the kill lands."""
+    if reschedule:
+        fleet = fl.rewrite_windows(fleet, generation)
+    name = f"gen-{generation:03d}"
+    (fleet.root / "packages" / f"{name}.bin").write_bytes(f"generation {generation}\n".encode() * 300)
+    start = fleet.shape.gateway_count + (generation - 1) * GROWTH_GATEWAYS
+    fleet = replace(fleet, campaign_names=(*fleet.campaign_names, name),
+                    gateways={**fleet.gateways, name: tuple(fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS))})
+    for earlier in range(1, generation + 1):
+        (fleet.decl / f"gen-{earlier:03d}.yaml").write_text(generation_yaml(fleet, earlier), encoding="utf-8")
+    return fleet
+
+
+def kill_and_restart(fleet: fl.Fleet, sandbox: RunningSandbox, *, kills: int, seed: int, low: float, high: float,
+                     reschedule: bool) -> tuple[fl.Fleet, KillLog]:
     rng = random.Random(seed)
     log = KillLog()
     for generation in range(1, kills + 1):
         if generation > 1:
-            fleet = grow(fleet, generation - 1)
+            fleet = grow(fleet, generation - 1, reschedule=reschedule)
         delay = rng.uniform(low, high)
         log.delays.append(round(delay, 3))
         before = write_requests(sandbox)
@@ -111,8 +125,9 @@ def epoch_ms(text: str) -> str:
 
 def misplaced_gateways(fleet: fl.Fleet, sandbox: RunningSandbox) -> list[str]:
     """Declared gateways missing from their campaign, undeclared ones in it, or without their windows."""
-    wanted = {"download": {"begin": epoch_ms(fl.WINDOWS[0][0]), "end": epoch_ms(fl.WINDOWS[0][1])},
-              "activation": {"begin": epoch_ms(fl.WINDOWS[1][0]), "end": epoch_ms(fl.WINDOWS[1][1])}}
+    (download, activation) = fleet.windows
+    wanted = {"download": {"begin": epoch_ms(download[0]), "end": epoch_ms(download[1])},
+              "activation": {"begin": epoch_ms(activation[0]), "end": epoch_ms(activation[1])}}
     campaigns = fl.iot_campaigns(sandbox)
     problems = []
     for name, declared in fleet.gateways.items():
@@ -125,17 +140,17 @@ def misplaced_gateways(fleet: fl.Fleet, sandbox: RunningSandbox) -> list[str]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("kills", "seed"), [
-    pytest.param(3, 21, id="3-kills"),
-    pytest.param(20, 5, id="20-kills", marks=pytest.mark.slow),
+@pytest.mark.parametrize(("kills", "seed", "reschedule"), [
+    pytest.param(3, 21, False, id="3-kills"),
+    pytest.param(20, 5, True, id="20-kills-rescheduling", marks=pytest.mark.slow),
 ])
 def test_ota_fleet_survives_sigkill_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int
+    sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int, reschedule: bool
 ) -> None:
     """Killed at random moments mid-apply and restarted, the fleet converges with nothing created twice."""
     fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.FleetShape(campaigns=10, gateways_per_campaign=50))
     fl.set_faults(sandbox, "iot-campaigns", latency_ms=LATENCY_MS)
-    fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6)
+    fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6, reschedule=reschedule)
     final = fl.run_reconcile(fleet)
     check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")
     found = fl.duplicates(sandbox)

@@ -1,0 +1,110 @@
+"""Every benchmark, one after the other, and one summary: each script's figures (its last line, a JSON
+object, or its trailing ``name: value`` lines) under its name, and every goal of ``measures.md`` with
+the figure that answers it and whether it is met. The summary is the last line, one JSON object.
+
+    .venv/bin/python bench/run_all.py [--quick]      # or: make bench
+
+A full run takes about ten minutes on a 2-core machine; ``--quick`` (a small fleet, one run of each)
+about a minute, for checking that every script still works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+#: (name in the summary, script, arguments of a full run, arguments of a quick run)
+BENCHMARKS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("sandbox_capacity", "sandbox_capacity.py", (), ("--quick",)),
+    ("validate", "validate_bench.py", (), ("--files", "100", "--runs", "1")),
+    ("converge", "converge.py", (), ("--quick",)),
+    ("converge_ogangi_in_flight_16", "converge.py", ("--ogangi-in-flight", "16"),
+     ("--quick", "--ogangi-in-flight", "16")),
+    ("watch_latency", "watch_latency.py", (), ("--quick",)),
+    ("sms_memory", "sms_memory.py", (), ("--quick",)),
+)
+
+#: goal -> (benchmark, figure, comparison, target)
+GOALS = {
+    "converge / ideal": ("converge", "converge_ideal", "<=", 1.3),
+    "requests / minimum": ("converge", "requests_minimum", "<=", 1.05),
+    "no-op writes": ("converge", "noop_writes", "<=", 0),
+    "CPU per action (us)": ("converge", "cpu_per_action_us", "<=", 100),
+    "watch p95 (s)": ("watch_latency", "watch_p95_s", "<=", 0.5),
+    "1M recipients dry-run peak RSS (MB)": ("sms_memory", "dry_run_peak_rss_mb", "<=", 250),
+    "1M recipients send peak RSS (MB)": ("sms_memory", "send_peak_rss_mb", "<=", 250),
+    "validation documents/s": ("validate", "documents_per_second", ">=", 5000),
+}
+
+
+def run(script: str, arguments: tuple[str, ...]) -> tuple[dict[str, object], float]:
+    """Run one script, echo its output, and return its figures and how long it took."""
+    started = time.perf_counter()
+    process = subprocess.run([PYTHON, str(BENCH_DIR / script), *arguments], cwd=BENCH_DIR.parent,
+                             stdout=subprocess.PIPE, text=True, check=False)
+    print(process.stdout, end="", flush=True)
+    if process.returncode != 0:
+        raise SystemExit(f"{script} failed (exit {process.returncode})")
+    return figures_of(process.stdout), time.perf_counter() - started
+
+
+def figures_of(output: str) -> dict[str, object]:
+    """The last line as JSON, or else the trailing ``name: value`` lines."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    try:
+        found = json.loads(lines[-1])
+        if isinstance(found, dict):
+            return found
+    except (ValueError, IndexError):
+        pass
+    figures: dict[str, object] = {}
+    for line in reversed(lines):
+        name, separator, value = line.partition(": ")
+        if not separator or " " in name:
+            break
+        figures[name] = _number(value)
+    return dict(reversed(list(figures.items())))
+
+
+def _number(text: str) -> object:
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return text
+
+
+def verdicts(results: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for goal, (benchmark, figure, comparison, target) in GOALS.items():
+        value = results.get(benchmark, {}).get(figure)
+        met = isinstance(value, int | float) and (value <= target if comparison == "<=" else value >= target)
+        out[goal] = {"value": value, "goal": f"{comparison} {target}", "met": met}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small fleet and one run of each (smoke test)")
+    args = parser.parse_args()
+    results: dict[str, dict[str, object]] = {}
+    seconds: dict[str, float] = {}
+    for name, script, full, quick in BENCHMARKS:
+        print(f"== {name}: {script} {' '.join(quick if args.quick else full)}", flush=True)
+        results[name], seconds[name] = run(script, quick if args.quick else full)
+    goals = verdicts(results)
+    print("== summary")
+    for goal, verdict in goals.items():
+        print(f"{goal}: {verdict['value']} (goal {verdict['goal']}: {'met' if verdict['met'] else 'NOT met'})")
+    print(json.dumps({"quick": args.quick, "goals": goals, "seconds": {k: round(v, 1) for k, v in seconds.items()},
+                      "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The hostile input corpus: broken repositories generated from one valid base (see ``corpus.py``)."""
