@@ -39,7 +39,8 @@ def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: 
     campaigns = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, IotCampaignSpec)),
                        key=lambda c: c.name)
     for spec in campaigns:
-        scope = IotScope(inp, backend, spec, package_ids, package_deps)
+        scope = IotScope(inp, backend, spec, package_ids, package_deps,
+                         {p.id: p.name for p in observation.iot_packages})
         _plan_campaign(scope, b, observation)
     _plan_prune(inp, b, backend, observation, {c.name for c in campaigns})
 
@@ -135,8 +136,9 @@ def _content_changes(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampa
     changes = []
     if spec.description != observed.description:
         changes.append("description")
-    packages, _ = scope.packages(spec.packages)
-    if any(isinstance(p, Produced) for p in packages) or sorted(map(str, packages)) != sorted(observed.packages):
+    wanted = sorted(scope.inp.desired.packages[name].upload_name for name in spec.packages)
+    # by name, not id: two uploads of the same content are the same package to us
+    if wanted != sorted(scope.program_names.get(pid, pid) for pid in observed.packages):
         changes.append("packages")
     store = scope.inp.store
     remembered = store.last_applied(scope.backend, memory.SETTINGS, observed.id)

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.actions import Action, Produced, Verb
 from reconciler.model import CallbackKind, IotCampaignSpec, Kind, ResourceKey
@@ -36,6 +36,7 @@ class IotScope:
     spec: IotCampaignSpec
     package_ids: Mapping[str, CampaignId]  # package name -> id or the upload that will produce it
     package_deps: Mapping[str, str]  # package name -> upload action id (only for new uploads)
+    program_names: Mapping[str, str] = field(default_factory=dict)  # backend program id -> its name
 
     @property
     def key(self) -> ResourceKey:
