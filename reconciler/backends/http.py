@@ -1,7 +1,6 @@
 """The HTTP policy every adapter shares: one pooled ``httpx.AsyncClient`` per backend, concurrency and rate
-limits, timeouts, retries with backoff and
-jitter, and translation of every transport, status and parse failure into the exception tree of
-``reconciler.errors`` (always chained with ``from``).
+limits, timeouts, retries with backoff and jitter, and translation of every transport, status and parse
+failure into the exception tree of ``reconciler.errors`` (always chained with ``from``).
 
 Retry rules (the reason this module exists):
 - nothing reached the server (connect refused / connect timeout): retried, whatever the method;
@@ -44,8 +43,6 @@ from reconciler.secrets import Redactor
 
 T = TypeVar("T")
 log = structlog.get_logger("reconciler.backends.http")
-
-
 
 
 @dataclass(frozen=True)
