@@ -103,10 +103,14 @@ def _checked(run: ProcessRun) -> ProcessRun:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--latency-ms", type=float, default=10.0)
+    parser.add_argument("--latency-ms", type=float, default=10.0,
+                        help="sandbox response time per request; above 0, since the ideal is a multiple of it")
     parser.add_argument("--quick", action="store_true", help="a small fleet and one run (smoke test)")
     add_spec_arguments(parser)
     args = parser.parse_args()
+    if args.latency_ms <= 0:
+        parser.error("--latency-ms must be above 0: the ideal is requests x latency, so with none there is "
+                     "nothing to divide by (sms_memory.py measures the latency-free send)")
     spec = spec_from(args, quick=args.quick)
     runs = 1 if args.quick else args.runs
     base = free_port_base()

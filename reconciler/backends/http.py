@@ -1,6 +1,7 @@
-"""The HTTP policy every adapter shares: one pooled ``httpx.AsyncClient`` per backend, concurrency and rate
-limits, timeouts, retries with backoff and jitter, and translation of every transport, status and parse
-failure into the exception tree of ``reconciler.errors`` (always chained with ``from``).
+"""The HTTP policy every adapter shares: one ``httpx.AsyncClient`` per backend on pooled keep-alive
+connections (``http_transport``), concurrency and rate limits, timeouts, retries with backoff and jitter,
+and translation of every transport, status and parse failure into the exception tree of
+``reconciler.errors`` (always chained with ``from``).
 
 Retry rules (the reason this module exists):
 - nothing reached the server (connect refused / connect timeout): retried, whatever the method;
@@ -18,6 +19,7 @@ import email.utils
 import random
 import ssl
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 
+from reconciler.backends.http_transport import KeepAliveTransport
 from reconciler.errors import (
     AuthError,
     BackendError,
@@ -111,6 +114,18 @@ def tls_verify(tls: TlsSettings, root: Path) -> bool | ssl.SSLContext:
     return True
 
 
+def keep_alive_transport(base_url: str, verify: bool | ssl.SSLContext,
+                         connections: int) -> KeepAliveTransport | None:
+    """Our lean keep-alive transport, or ``None`` (httpx's own transport) when an ``HTTP(S)_PROXY`` /
+    ``ALL_PROXY`` variable applies to this backend and ``NO_PROXY`` does not exempt it: httpx's transport
+    speaks to proxies, ours does not."""
+    url = httpx.URL(base_url)
+    proxies = urllib.request.getproxies()
+    if (url.scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.host):
+        return None
+    return KeepAliveTransport(verify=verify, max_connections=connections)
+
+
 def error_message(response: httpx.Response) -> tuple[str, str | None]:
     """The backend's own words for a failed reply: JSON ``message``/``code`` when present, else text."""
     try:
@@ -175,9 +190,8 @@ class BackendHttp:
             headers=dict(headers or {}),
             verify=verify,
             timeout=httpx.Timeout(limits.timeout_seconds),
-            limits=httpx.Limits(max_connections=limits.concurrency,
-                                max_keepalive_connections=limits.concurrency),
-            transport=transport,
+            limits=httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency),
+            transport=transport or keep_alive_transport(base_url, verify, limits.concurrency),
         )
         self._base = str(self.client.base_url).rstrip("/") + "/"  # the path httpx joins relative URLs to
 

@@ -66,6 +66,7 @@ class WatchService:
         self.last_good: DesiredState | None = None
         self.last: PassResult | None = None
         self.last_error = ""
+        self.declarations_invalid = False  # the last load failed: its error stays shown until one succeeds
         self.ready_flag = False
         self.passes = 0
         self.state_path = state_file_path(settings.state_url)
@@ -222,6 +223,7 @@ class WatchService:
 
     def _load(self, paths: tuple[Path, ...]) -> DesiredState | None:
         loaded = load_desired_state(list(paths), root=self.settings.root if self.git is None else self.git.checkout)
+        self.declarations_invalid = loaded.desired is None
         if loaded.desired is not None:
             self.last_good = loaded.desired
             return loaded.desired
@@ -246,7 +248,7 @@ class WatchService:
             self.metrics.set_ledger({c: ledger.counts(s.backend, c) for c, s in self.last_good.campaigns.items()})
         if result.plan is not None and not result.plan.unreadable:
             self.ready_flag = True
-            self.last_error = "" if result.ok else self.last_error
+            self.last_error = "" if result.ok and not self.declarations_invalid else self.last_error
         actions = len(result.report.outcomes) if result.report else 0
         log.info("pass.done", reasons=sorted(reasons), seconds=round(seconds, 3), actions=actions, ok=result.ok,
                  diagnostics=[d.format() for d in result.diagnostics][:20])

@@ -95,6 +95,10 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, DroppedConnection)
 
 
+#: the most the latency timer may aim early: lateness beyond this is a busy machine, not the timer
+MAX_TIMER_LATENESS_S = 0.002
+
+
 @dataclass
 class _Captured:
     status: int = 500
@@ -118,6 +122,7 @@ class SandboxApp:
         self.faults = faults or FaultInjector()
         self.stats = RequestStats()
         self.state_file = state_file
+        self._timer_lateness = 0.0  # seconds: the mean of how late the latency timer woke, learned
         self.api_routes = simulator.routes()
         self.api = Router(routes=self.api_routes)
         self.control = Router(routes=self._control_routes())
@@ -133,16 +138,32 @@ class SandboxApp:
         if scope["path"].startswith(CONTROL_PREFIX):
             await self.control(scope, receive, send)
             return
+        reply_due = asyncio.get_running_loop().time()
         self.stats.count(f"{scope['method']} {self._template(scope)}")
         fate = self.faults.draw()
-        if fate.latency_s:
-            await asyncio.sleep(fate.latency_s)
+        reply_due += fate.latency_s
         if fate.error:
+            await self._sleep_until(reply_due)
             await self._error_reply(scope, receive, send)
             return
         self.simulator.advance(self.clock.now())
         captured = await self._run_api(scope, receive)
+        await self._sleep_until(reply_due)
         await self._deliver(captured, fate, send)
+
+    async def _sleep_until(self, due: float) -> None:
+        """Wait until ``due`` on the loop's clock. The injected latency is the simulator's response time,
+        its own work included (as with a real backend), so the machine's speed does not add to it. Timers
+        wake late (by 0.3 ms on a small VM; epoll also rounds every wait up to a whole millisecond), so
+        the simulator learns its timer's mean lateness and aims that much early: otherwise a backend
+        asked for 10 ms answered in 10.9."""
+        loop = asyncio.get_running_loop()
+        delay = due - loop.time() - self._timer_lateness
+        if delay <= 0:
+            return
+        await asyncio.sleep(delay)
+        late = loop.time() - due  # how far from ``due`` this wake-up landed, aiming early included
+        self._timer_lateness = min(max(self._timer_lateness + late * 0.1, 0.0), MAX_TIMER_LATENESS_S)
 
     def _template(self, scope: Scope) -> str:
         for route in self.api_routes:
