@@ -7,7 +7,6 @@ changes without ``--detailed-exitcode``), 2 changes pending with ``--detailed-ex
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli.event_loop import run_to_completion
 from reconciler.cli.progress import progress_for
 from reconciler.cli.render import render_diagnostics, render_json, render_markdown, render_report, render_text
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
     with progress_for(enabled=not dry_run and args.output == "text") as progress:
-        result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
+        result = run_to_completion(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
                                       redactor=redactor, progress=progress))
     return report(result, args, redactor, dry_run=dry_run)
 

@@ -6,9 +6,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from reconciler.engine.execute import Outcome, OutcomeStatus, ProgressSink
 
 
@@ -18,6 +15,9 @@ def progress_for(*, enabled: bool) -> Iterator[ProgressSink | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console  # a tenth of a second to import: only when a bar is drawn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = Console(stderr=True)
     with Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]}"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli.apply import add_common_arguments
+from reconciler.cli.event_loop import run_to_completion
 from reconciler.cli.render import render_diagnostics
 from reconciler.engine.progress_report import CampaignProgress, campaign_progress
 from reconciler.engine.reconcile import observe_declared
@@ -41,7 +41,7 @@ def render_rows(rows: list[CampaignProgress]) -> str:
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
-    result, sms = asyncio.run(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
+    result, sms = run_to_completion(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
                                                environ=dict(os.environ), redactor=redactor,
                                                state_url=None if args.no_state else args.state))
     if result.desired is None or result.observed is None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli.apply import add_common_arguments, add_prune_argument, prune_mode
-from reconciler.daemon.service import WatchService, WatchSettings
 from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
 from reconciler.planner import PlanOptions
@@ -74,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     except ReconcilerError as exc:
         print(f"reconcile watch: {exc}", file=sys.stderr)
         return 1
+    from reconciler.daemon.service import WatchService, WatchSettings  # the daemon's web stack: only when it runs
+
     prune = prune_mode(args)
     settings = WatchSettings(
         paths=tuple(args.paths) or (Path("campaigns.d"),), root=args.root, state_url=args.state,

@@ -141,3 +141,11 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
         assert clock.offset >= 60
     finally:
         server.stop()
+
+
+def test_latency_is_the_response_time_the_simulator_keeps(client: httpx.Client) -> None:
+    client.post("/_sandbox/faults", json={"latency_ms": 150})
+    elapsed = [client.get("/api/things/1").elapsed.total_seconds() for _ in range(6)]
+    # never sooner than asked (it may aim up to 2 ms early to offset its timer's lateness), and not
+    # the latency plus the simulator's work: loose upper bound for a loaded CI machine
+    assert min(elapsed) >= 0.145 and sorted(elapsed)[3] < 0.3, elapsed
