@@ -217,7 +217,7 @@ def _plan_package_prune(inp: PlanInput, b: PlanBuilder, backend: str, observatio
         return
     wanted = {p.upload_name for p in inp.desired.packages.values() if p.backend == backend}
     referenced = {pid for c in observation.iot_campaigns for pid in c.packages}
-    for package in sorted(observation.iot_packages, key=lambda p: p.name):
+    for package in sorted(observation.iot_packages, key=lambda p: (p.name, p.id)):  # names may repeat
         if package.name in wanted or package.id in referenced or not inp.store.owns(backend, "package", package.id):
             continue
         b.add(Action(f"{backend}/prune/{package.id}/delete-package", Verb.DELETE_PACKAGE,

@@ -73,7 +73,9 @@ def _plan_participants(inp: PlanInput, b: PlanBuilder, backend: str, spec: SimCa
     cancel = set(spec.cancel_msisdns) | set(spec.cancel_imsis)
     hurry = set(spec.hurry_msisdns)
     exhausted = 0
-    for participant in sorted(observed.participants, key=lambda p: p.participant_id):
+    once = first_by(observed.participants, lambda p: p.participant_id,  # a backend may list one twice
+                    lambda p: (p.participant_id, p.state, p.msisdn, p.imsi, p.attempts, p.error))
+    for participant in sorted(once.values(), key=lambda p: p.participant_id):
         pid = participant.participant_id
         base = f"{backend}/campaign/{spec.name}/participant/{pid}"
         if (participant.msisdn in cancel or participant.imsi in cancel) and \

@@ -22,7 +22,7 @@ from reconciler.actions import Produced, Verb
 from reconciler.model import BackendSpec, BackendType, DesiredState, IotCampaignSpec, PackageSpec
 from reconciler.observed import BackendObservation, ObservedIotCampaign, ObservedIotPackage, ObservedState
 from reconciler.planner import Plan, PlanInput, PlanOptions, PruneMode, plan
-from reconciler.state.store import StoreView
+from reconciler.state.store import InventoryEntry, StoreView
 from tests.reliability.figures import record
 from tests.reliability.planner_states import NOW, TRAITS, plan_inputs
 
@@ -151,3 +151,18 @@ def test_a_duplicate_package_upload_does_not_make_an_in_sync_campaign_look_chang
     decided = plan(PlanInput(desired, observed, {"iot": TRAITS[BackendType.IOT_CAMPAIGNS]}, StoreView(), NOW,
                              PlanOptions(allow_replace=allow_replace)))
     assert ([a.id for a in decided.actions], [d.message for d in decided.diagnostics]) == ([], [])
+
+
+@pytest.mark.parametrize("listing", [("pkg-1", "pkg-2"), ("pkg-2", "pkg-1")], ids=["listed-1-2", "listed-2-1"])
+def test_owned_packages_sharing_a_name_are_pruned_in_one_order_whatever_the_listing(
+    listing: tuple[str, str]
+) -> None:
+    """Found by the 5,000-example run: two programs of ours with the same name, no longer declared, were
+    pruned in the order the backend listed them, so the same state gave two plans."""
+    desired = DesiredState({"iot": BackendSpec("iot", BackendType.IOT_CAMPAIGNS, "http://127.0.0.1:8702")}, {}, {})
+    observed = ObservedState({"iot": BackendObservation(
+        "iot", iot_packages=tuple(ObservedIotPackage(pid, "old") for pid in listing))})
+    store = StoreView(inventory=frozenset(InventoryEntry("iot", "package", "old", pid) for pid in listing))
+    decided = plan(PlanInput(desired, observed, {"iot": TRAITS[BackendType.IOT_CAMPAIGNS]}, store, NOW,
+                             PlanOptions(prune=PruneMode.STOP)))
+    assert [a.id for a in decided.actions] == ["iot/prune/pkg-1/delete-package", "iot/prune/pkg-2/delete-package"]
