@@ -23,7 +23,10 @@ class CrashRun:
     delays: list[float] = field(default_factory=list)
 
 
-def sms_repo(root: Path, sandbox: RunningSandbox, *, backend: str, recipients: int) -> Path:
+def sms_repo(root: Path, sandbox: RunningSandbox, *, backend: str, recipients: int,
+             per_second: float | None = None) -> Path:
+    """A repository with one SMS campaign to ``recipients`` numbers; ``per_second`` limits its rate, so
+    that the send outlasts every kill of the test (a kill after the send finished tests nothing)."""
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     numbers = "\n".join(f"49170{i:07d},area {i % 7}" for i in range(recipients))
     (root / "recipients.csv").write_text("number,area\n" + numbers + "\n", encoding="utf-8")
@@ -51,6 +54,7 @@ spec:
   url: "{sandbox.url('ogangi')}"
   auth: {{instanceId: "7", publicKey: sandbox-public, privateKey: {{env: OG_PRIVATE_KEY}}}}"""
         extra = '\n  from: "12345"'
+    rate = f"\n  rate: {{perSecond: {per_second}}}" if per_second else ""
     (root / "sms.yaml").write_text(f"""\
 apiVersion: reconciler/v1
 {backend_doc}
@@ -61,7 +65,7 @@ metadata: {{name: notice}}
 spec:
   backend: {backend}
   text: "Maintenance tonight in #param#"{extra}
-  recipients: {{file: recipients.csv}}
+  recipients: {{file: recipients.csv}}{rate}
 """, encoding="utf-8")
     return root
 
@@ -75,10 +79,12 @@ def environment() -> dict[str, str]:
 
 
 def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: float) -> CrashRun:
-    """Start ``reconcile`` ``kills`` times, SIGKILL each after a seeded random delay, then run it to the end."""
+    """Start ``reconcile`` ``kills`` times, SIGKILL each after a seeded random delay, then run it to the end.
+    A run that finishes before its kill means the send is over: no further kill could test anything, so the
+    kills stop there (``run.kills`` then says how many there were; tests assert it)."""
     rng = random.Random(seed)
     run = CrashRun()
-    for _ in range(kills):
+    while run.kills < kills and not run.finished_early:
         delay = rng.uniform(low, high)
         run.delays.append(round(delay, 3))
         process = subprocess.Popen(reconcile_command(repo), cwd=repo, env=environment(),
