@@ -7,7 +7,7 @@ after loading can still point at the file, line and column where the resource wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -318,3 +318,15 @@ class DesiredState:
 
     def schedules_of(self, campaign: str) -> list[ScheduleSpec]:
         return [s for s in self.schedules.values() if s.campaign == campaign]
+
+    def only_backends(self, names: Collection[str]) -> DesiredState:
+        """What is declared for these backends alone: a pass over it reads, plans and writes nothing else."""
+        campaigns = {n: c for n, c in self.campaigns.items() if c.backend in names}
+        return DesiredState(
+            backends={n: b for n, b in self.backends.items() if n in names},
+            packages={n: p for n, p in self.packages.items() if p.backend in names},
+            campaigns=campaigns,
+            assignments={n: a for n, a in self.assignments.items() if a.campaign in campaigns},
+            schedules={n: s for n, s in self.schedules.items() if s.campaign in campaigns},
+            root=self.root,
+        )

@@ -1,7 +1,8 @@
 """``reconcile watch``: the long-running daemon.
 
 Three triggers (file events, the resync interval that corrects drift, the earliest retry time) and the
-webhooks feed one single-flight loop. An invalid commit never stops it: the diagnostics are logged and
+webhooks feed one single-flight loop. A pass that only file or git changes triggered visits only the
+backends whose declarations changed (``scope``); every other pass visits all. An invalid commit never stops it: the diagnostics are logged and
 the last good declarations stay in force. SIGTERM/SIGINT stop taking work, let the pass in flight finish
 (bounded by ``shutdown_grace``), and exit 0; SIGHUP re-reads everything. One writer per state store.
 """
@@ -24,6 +25,7 @@ from reconciler.daemon.health import ResourceHealth, fingerprints
 from reconciler.daemon.http_api import build_app, http_server
 from reconciler.daemon.lock import WriterLock
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.scope import DECLARATION_TRIGGERS, LastSeen, backend_prints, changed_backends
 from reconciler.daemon.triggers import PassTrigger, every, watch_files
 from reconciler.daemon.webhooks import WebhookReceivers
 from reconciler.engine.progress_report import campaign_progress
@@ -65,6 +67,8 @@ class WatchService:
         self.health = ResourceHealth()
         self.last_good: DesiredState | None = None
         self.last: PassResult | None = None
+        self.seen = LastSeen()
+        self.declared_prints: dict[str, str] | None = None  # per backend, as of the last pass that visited it
         self.last_error = ""
         self.declarations_invalid = False  # the last load failed: its error stays shown until one succeeds
         self.ready_flag = False
@@ -82,20 +86,15 @@ class WatchService:
         return (True, "") if self.ready_flag else (False, self.last_error or "first pass not finished")
 
     def status(self) -> dict[str, Any]:
-        result = self.last
         resources: list[dict[str, Any]] = []
-        if self.last_good is not None and result is not None and result.observed is not None:
-            outcomes = {}
-            for outcome in (result.report.outcomes if result.report else ()):
-                outcomes.setdefault(str(outcome.key), []).append(
-                    {"verb": outcome.action.verb.value, "outcome": outcome.status.value, "message": outcome.message})
-            reasons = {str(n.key): n.reason for n in (result.plan.noops if result.plan else ())}
-            for row in campaign_progress(self.last_good, result.observed, result.sms):
+        if self.last_good is not None and self.seen.observed:
+            for row in campaign_progress(self.last_good, self.seen.observed_state(), self.seen.sms):
                 key = f"Campaign/{row.campaign}"
                 resources.append({"resource": key, "backend": row.backend,
                                   "desired": _desired_summary(self.last_good, row.campaign),
                                   "observed": {"state": row.state, "counts": row.counts, "detail": row.detail},
-                                  "last_outcomes": outcomes.get(key, []), "reason": reasons.get(key, ""),
+                                  "last_outcomes": self.seen.outcomes.get(key, []),
+                                  "reason": self.seen.reasons.get(key, ""),
                                   "blocked": self.health.blocked(ResourceKey(Kind.CAMPAIGN, row.campaign),
                                                                  time.time())})
         return {"ready": self.ready()[0], "revision": self.git.revision if self.git else "",
@@ -214,12 +213,26 @@ class WatchService:
             return
         prints = fingerprints(desired)
         self.health.spec_changed(prints)
+        declared = backend_prints(desired)
+        scope = self._scope(reasons, declared)
+        if scope is not None and not scope:
+            self.declared_prints = declared
+            log.info("pass.skipped", reasons=sorted(reasons), note="no backend's declarations changed")
+            return
+        target = desired if scope is None else desired.only_backends(scope)
         now = time.time()
         request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url)
-        result = await reconcile_desired(desired, request, now=datetime.now(UTC), environ=self.environ,
+        result = await reconcile_desired(target, request, now=datetime.now(UTC), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
                                          on_request=self.metrics.record_request)
-        self._record(result, prints, reasons, time.monotonic() - started)
+        self.declared_prints = declared
+        self._record(result, prints, reasons, time.monotonic() - started, scope)
+
+    def _scope(self, reasons: set[str], declared: dict[str, str]) -> set[str] | None:
+        """The backends this pass visits; ``None`` for all of them."""
+        if not reasons <= DECLARATION_TRIGGERS or self.declared_prints is None or not self.seen.complete:
+            return None
+        return changed_backends(self.declared_prints, declared) | (self.seen.changed & declared.keys())
 
     def _load(self, paths: tuple[Path, ...]) -> DesiredState | None:
         loaded = load_desired_state(list(paths), root=self.settings.root if self.git is None else self.git.checkout)
@@ -233,9 +246,11 @@ class WatchService:
         self.last_error = f"{len(loaded.diagnostics)} problem(s) in the declarations; the last good state is kept"
         return self.last_good
 
-    def _record(self, result: PassResult, prints: dict[Any, str], reasons: set[str], seconds: float) -> None:
+    def _record(self, result: PassResult, prints: dict[Any, str], reasons: set[str], seconds: float,
+                scope: set[str] | None) -> None:
         self.passes += 1
         self.last = result
+        self._remember(result, scope)
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.passes.labels("ok" if result.ok else "failed").inc()
         if result.report is not None:
@@ -251,7 +266,19 @@ class WatchService:
             self.last_error = "" if result.ok and not self.declarations_invalid else self.last_error
         actions = len(result.report.outcomes) if result.report else 0
         log.info("pass.done", reasons=sorted(reasons), seconds=round(seconds, 3), actions=actions, ok=result.ok,
+                 backends=sorted(scope) if scope is not None else "all",
                  diagnostics=[d.format() for d in result.diagnostics][:20])
+
+    def _remember(self, result: PassResult, scope: set[str] | None) -> None:
+        if result.observed is None or result.desired is None:
+            return
+        outcomes: dict[str, list[dict[str, str]]] = {}
+        for outcome in (result.report.outcomes if result.report else ()):
+            outcomes.setdefault(str(outcome.key), []).append(
+                {"verb": outcome.action.verb.value, "outcome": outcome.status.value, "message": outcome.message})
+        reasons = {str(n.key): n.reason for n in (result.plan.noops if result.plan else ())}
+        acted = {o.action.backend for o in (result.report.outcomes if result.report else ())}
+        self.seen.absorb(result.desired, result.observed, result.sms, outcomes, reasons, scope, acted)
 
 
 def _desired_summary(desired: DesiredState, campaign: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -61,6 +62,35 @@ def test_an_edited_file_converges(sandbox: RunningSandbox, decl: Path, daemons: 
     repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS, state="stopped"))
     eventually(lambda: campaign_status(sandbox, "rollout") == "STOPPED", timeout=10)
     assert daemon.terminate() == 0
+
+
+def yate_state(sandbox: RunningSandbox, campaign_id: int) -> str:
+    return next(c["state"] for c in repo.sandbox_state(sandbox, "yateota")["campaigns"]
+                if c["campaign_id"] == campaign_id)
+
+
+def test_an_edit_is_carried_by_a_pass_over_its_own_backend_only(
+    sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    """Once the IoT manager is converged and seen converged, a YateOTA edit reads and writes nothing on it;
+    /status still shows the IoT campaign as last seen; SIGHUP (like resync) visits every backend again."""
+    daemon = start(daemons, tmp_path, str(decl), "--resync", "3600", "--debounce-ms", "50")
+    daemon.wait_ready()  # the first pass created "rollout": the next pass reads the IoT manager again
+    daemon.process.send_signal(signal.SIGHUP)
+    eventually(lambda: daemon.logs().count('"event": "pass.done"') >= 2, timeout=10)
+    iot_requests = repo.stats_total(sandbox, "iot-campaigns")
+    assert yate_state(sandbox, 176) == "paused"
+    repo.write(decl, "paused.yaml", "apiVersion: reconciler/v1\nkind: Campaign\nmetadata: {name: paused-one}\n"
+                                    "spec: {backend: yate, campaignId: 176, state: running}\n")
+    eventually(lambda: yate_state(sandbox, 176) == "started", timeout=10)
+    eventually(lambda: '"reasons": ["files"]' in daemon.logs() and '"backends": ["yate"]' in daemon.logs(), timeout=10)
+    assert repo.stats_total(sandbox, "iot-campaigns") == iot_requests
+    shown = {r["resource"]: r for r in daemon.status()["resources"]}
+    assert shown["Campaign/rollout"]["observed"]["state"] == "STARTED"
+    assert [(o["verb"], o["outcome"]) for o in shown["Campaign/paused-one"]["last_outcomes"]] == [
+        ("restart-campaign", "succeeded")]
+    daemon.process.send_signal(signal.SIGHUP)
+    eventually(lambda: repo.stats_total(sandbox, "iot-campaigns") > iot_requests, timeout=10)
 
 
 def test_drift_is_corrected_at_the_next_resync(sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess],

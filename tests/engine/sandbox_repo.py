@@ -92,6 +92,10 @@ def stats(sandbox: RunningSandbox, name: str) -> dict[str, int]:
     return httpx.get(f"{sandbox.url(name)}/_sandbox/stats", verify=False).json()["requests"]
 
 
+def stats_total(sandbox: RunningSandbox, name: str) -> int:
+    return int(httpx.get(f"{sandbox.url(name)}/_sandbox/stats", verify=False).json()["total"])
+
+
 def write_requests(sandbox: RunningSandbox) -> int:
     """Requests that change something: every non-GET on the IoT manager, and YateOTA actions."""
     iot = sum(n for route, n in stats(sandbox, "iot-campaigns").items()
