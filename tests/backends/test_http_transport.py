@@ -189,3 +189,14 @@ async def test_a_proxy_variable_that_exempts_the_backend_leaves_it_direct(monkey
     finally:
         await http.aclose()
     assert (text, backend.heads[0].split(b"\r\n")[0]) == ("ok", b"GET /status HTTP/1.1")
+
+
+async def test_a_connection_closed_right_after_its_reply_is_not_reused_even_at_once() -> None:
+    """The server's FIN may still be unread by the event loop when the next request starts: the socket is
+    asked, so a request is never written into a connection the server has already closed."""
+    raw = await serving(answer(OK, keep=False))
+    async with httpx.AsyncClient(base_url=raw.url, transport=KeepAliveTransport()) as client:
+        texts = []
+        for _ in range(20):
+            texts.append((await client.get("/x")).text)
+    assert (texts, raw.connections) == (["ok"] * 20, 20)
