@@ -10,7 +10,7 @@ this transport only has to:
 - keep idle connections per origin (last used first) and open a new one when none is idle, never
   more than ``max_connections`` at once;
 - never reuse a connection the server closed while it was idle: the connection taken for a request is
-  asked (one ``select`` with no wait) whether anything is waiting on it, since a FIN that arrived with
+  asked (one ``poll`` with no wait) whether anything is waiting on it, since a FIN that arrived with
   or just after the last reply may not have been read by the event loop yet; connections idle longer
   than ``keepalive_expiry`` (4 s: under the 5 s of uvicorn and of many servers, so that none is closing
   a connection as we write to it) are closed;
@@ -51,8 +51,12 @@ class _Connection:
         if self.reader.at_eof() or self.writer.is_closing() or now - self.idle_since >= expiry:
             return False
         sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return False
+        waiting = select.poll()  # poll, not select: no limit on descriptor numbers
         try:  # readable while idle: the server's FIN (or stray bytes) is waiting, so it is not ours to use
-            return sock is not None and not select.select([sock], [], [], 0)[0]
+            waiting.register(sock.fileno(), select.POLLIN)
+            return not waiting.poll(0)
         except (OSError, ValueError):
             return False
 
