@@ -35,6 +35,12 @@ class ProcessRun:
     max_rss_mb: float
     output: str
 
+    def succeeded(self) -> ProcessRun:
+        """This run, or a stop with its output's tail when it failed (a failed run measures nothing)."""
+        if self.exit_code != 0:
+            raise SystemExit(f"reconcile exited {self.exit_code}:\n{self.output[-3000:]}")
+        return self
+
     def actions(self) -> int:
         """Actions the apply report says it executed (succeeded, failed, unknown or skipped)."""
         found = APPLIED.search(self.output)

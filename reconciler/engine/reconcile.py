@@ -123,13 +123,7 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
                 result = replace(result, plan=replace(result.plan, notes=result.plan.notes + (problem,)))
         return result
     finally:
-        for sender in senders.values():
-            await sender.aclose()
-        await conns.aclose()
-        if ledger is not None:
-            ledger.close()
-        if store is not None:
-            store.close()
+        await _close(senders, conns, ledger, store)
 
 
 @dataclass
@@ -251,8 +245,14 @@ async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ:
         result = PassResult(tuple(loaded.diagnostics) + warnings, desired, observed, files=tuple(loaded.files))
         return result, sms_outlooks(desired, ledger)
     finally:
-        for sender in senders.values():
-            await sender.aclose()
-        await conns.aclose()
-        if ledger is not None:
-            ledger.close()
+        await _close(senders, conns, ledger)
+
+
+async def _close(senders: Mapping[str, SmsSender], conns: Connections, *files: SendLedger | StateStore | None) -> None:
+    """Close what a pass opened: its SMS senders' and backends' connections, then its ledger and store."""
+    for sender in senders.values():
+        await sender.aclose()
+    await conns.aclose()
+    for file in files:
+        if file is not None:
+            file.close()
