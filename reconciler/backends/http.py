@@ -41,7 +41,8 @@ from reconciler.errors import (
     TemporaryBackendError,
     UnknownOutcomeError,
 )
-from reconciler.model import BackendLimits, TlsSettings
+from reconciler.backends.protocol import ConnectContext, RequestObserver
+from reconciler.model import BackendLimits, BackendSpec, TlsSettings
 from reconciler.secrets import Redactor
 
 T = TypeVar("T")
@@ -171,7 +172,7 @@ class BackendHttp:
         redactor: Redactor | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
-        on_request: Callable[[str, str, str], None] | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.backend = backend
         self._on_request = on_request
@@ -194,6 +195,13 @@ class BackendHttp:
             transport=transport or keep_alive_transport(base_url, verify, limits.concurrency),
         )
         self._base = str(self.client.base_url).rstrip("/") + "/"  # the path httpx joins relative URLs to
+
+    @classmethod
+    def for_backend(cls, spec: BackendSpec, ctx: ConnectContext, **options: Any) -> BackendHttp:
+        """The policy for a declared backend: its URL, limits and TLS settings, the run's redactor and
+        request observer (``options``: auth, headers, and for tests transport and sleep)."""
+        return cls(backend=spec.name, base_url=spec.url, limits=spec.limits, tls=spec.tls, root=ctx.root,
+                   redactor=ctx.redactor, on_request=ctx.on_request, **options)
 
     async def aclose(self) -> None:
         await self.client.aclose()

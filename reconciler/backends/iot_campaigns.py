@@ -59,8 +59,7 @@ def connect(spec: BackendSpec, ctx: ConnectContext, **http_options: Any) -> IotC
     token_path = str(spec.options.get("tokenPath", DEFAULT_TOKEN_PATH))
     auth = IotTokenAuth(username=username, password=secret, login_url=token_url(spec.url, token_path),
                         redactor=ctx.redactor, backend=spec.name)
-    http = BackendHttp(backend=spec.name, base_url=spec.url, limits=spec.limits, tls=spec.tls, root=ctx.root,
-                       auth=auth, redactor=ctx.redactor, **http_options)
+    http = BackendHttp.for_backend(spec, ctx, auth=auth, **http_options)
     return IotCampaignsClient(http=http, auth=auth, page_size=_page_size(spec))
 
 

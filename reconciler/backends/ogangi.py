@@ -228,18 +228,8 @@ def connect_client(
         raise _config_error(spec, "auth.privateKey must be a secret reference ({env: ...} or {file: ...})")
     private_key = resolve_secret(private_ref, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
     signer = OgangiSigner(public_key=_plain_auth(spec, "publicKey"), private_key=private_key)
-    http = BackendHttp(
-        backend=spec.name,
-        base_url=spec.url,
-        limits=spec.limits,
-        tls=spec.tls,
-        root=ctx.root,
-        auth=signer,
-        headers={"Accept": "application/xml"},
-        transport=transport,
-        redactor=ctx.redactor,
-        on_request=ctx.on_request,
-    )
+    http = BackendHttp.for_backend(spec, ctx, auth=signer, headers={"Accept": "application/xml"},
+                                   transport=transport)
     instance_id = _plain_auth(spec, "instanceId")
     return OgangiClient(http, instance_id=instance_id, options=OgangiOptions.from_spec(spec))
 

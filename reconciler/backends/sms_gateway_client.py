@@ -179,9 +179,7 @@ class SmsGatewayClient:
         secret = resolve_secret(password, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
         auth: httpx.Auth = (httpx.DigestAuth(username, secret.reveal()) if scheme_name == AuthScheme.DIGEST
                             else httpx.BasicAuth(username, secret.reveal()))
-        return cls(BackendHttp(backend=spec.name, base_url=spec.url, limits=spec.limits, tls=spec.tls,
-                               root=ctx.root, auth=auth, transport=transport, redactor=ctx.redactor,
-                               sleep=sleep, on_request=ctx.on_request))
+        return cls(BackendHttp.for_backend(spec, ctx, auth=auth, transport=transport, sleep=sleep))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -108,18 +108,8 @@ class YateOtaClient:
     ) -> YateOtaClient:
         """A client for ``spec``, its secret resolved now (``transport``/``sleep`` are for tests)."""
         options = YateOtaOptions.from_spec(spec)
-        http = BackendHttp(
-            backend=spec.name,
-            base_url=spec.url,
-            limits=spec.limits,
-            tls=spec.tls,
-            root=ctx.root,
-            auth=SecretHeaderAuth(options.auth_header, _secret(spec, ctx)),
-            transport=transport,
-            redactor=ctx.redactor,
-            sleep=sleep,
-            on_request=ctx.on_request,
-        )
+        http = BackendHttp.for_backend(spec, ctx, auth=SecretHeaderAuth(options.auth_header, _secret(spec, ctx)),
+                                       transport=transport, sleep=sleep)
         return cls(http, path=options.path, page_size=options.page_size)
 
     def __repr__(self) -> str:

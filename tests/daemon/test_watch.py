@@ -59,6 +59,9 @@ def test_an_edited_file_converges(sandbox: RunningSandbox, decl: Path, daemons: 
     daemon = start(daemons, tmp_path, str(decl), "--resync", "30", "--debounce-ms", "50")
     daemon.wait_ready()
     assert campaign_status(sandbox, "rollout") == "STARTED"
+    metrics = daemon.get("/metrics").text
+    for backend in ("iot", "yate"):  # every adapter reports its requests
+        assert f'reconcile_backend_requests_total{{backend="{backend}",status="200"}}' in metrics, backend
     repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS, state="stopped"))
     eventually(lambda: campaign_status(sandbox, "rollout") == "STOPPED", timeout=10)
     assert daemon.terminate() == 0
