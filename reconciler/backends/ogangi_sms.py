@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.backends.ogangi import OgangiClient
+from reconciler.backends.ogangi import TRAITS, OgangiClient
 from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt
 from reconciler.backends.sms_text import render_text
 from reconciler.errors import AuthError, BackendError, TemporaryBackendError, UnknownOutcomeError
@@ -22,7 +22,7 @@ def ogangi_number(number: str) -> str:
 
 class OgangiSmsSender:
     max_batch = 1
-    can_query = False
+    can_query = TRAITS.sms_queryable
 
     def __init__(self, client: OgangiClient, *, in_flight: int = 1) -> None:
         self.client = client

@@ -32,6 +32,7 @@ class BackendTraits:
     - ``write_only``: what cannot be read back (remembered in the state store).
     - ``batch_limits``: the largest batch per request, by verb value.
     - ``creates_campaigns``: false where campaigns are created elsewhere and adopted by id.
+    - ``sms_queryable``: the backend can be asked what became of a message sent with our key.
     """
 
     type: BackendType
@@ -42,6 +43,7 @@ class BackendTraits:
     write_only: frozenset[str] = frozenset()
     batch_limits: Mapping[str, int] = field(default_factory=dict)
     creates_campaigns: bool = True
+    sms_queryable: bool = False
 
 
 RequestObserver = Callable[[str, str, str], None]  # (backend, method, status or error) per request sent

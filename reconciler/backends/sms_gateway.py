@@ -54,6 +54,7 @@ TRAITS = BackendTraits(
     type=BackendType.SMS_GATEWAY,
     verbs=frozenset({Verb.SEND_SMS, Verb.STOP_SMS_TASK}),
     batch_limits=MappingProxyType({"send-sms": SEND_BATCH_LIMIT, "query-sms-result": QUERY_FILTER_LIMIT}),
+    sms_queryable=True,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt
+from reconciler.backends.sms_gateway import TRAITS
 from reconciler.backends.sms_gateway_client import SmsGatewayClient
 from reconciler.backends.sms_gateway_types import OutgoingSms as GatewaySms
 from reconciler.backends.sms_gateway_types import SmsResult, SmsStatus
@@ -23,7 +24,7 @@ PROGRESS = {SmsFate.ACCEPTED: 0, SmsFate.SENT: 1, SmsFate.FAILED: 2, SmsFate.DEL
 
 class SmsGatewaySmsSender:
     max_batch = SEND_LIMIT
-    can_query = True
+    can_query = TRAITS.sms_queryable
 
     def __init__(self, client: SmsGatewayClient, *, in_flight: int = 4) -> None:
         self.client = client

@@ -117,8 +117,8 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
         sent_before = ledger.last_key() if ledger is not None else 0
         result = await pass_.plan_and_apply(diagnostics, files)
         if ledger is not None and not request.dry_run:
-            problem = await _read_fates(desired, ledger, _sender_cache(desired, ctx, senders), redactor,
-                                        up_to=sent_before)
+            queryable = _sender_cache(desired, ctx, senders, queryable_only=True)
+            problem = await _read_fates(desired, ledger, queryable, redactor, up_to=sent_before)
             if problem and result.plan is not None:
                 result = replace(result, plan=replace(result.plan, notes=result.plan.notes + (problem,)))
         return result
@@ -192,14 +192,16 @@ async def _no_ledger(action: Any) -> Mapping[str, Any]:
                                 backend=action.backend, operation="send-sms")
 
 
-def _sender_cache(desired: DesiredState, ctx: ConnectContext,
-                  senders: dict[str, SmsSender]) -> Callable[[str], SmsSender | None]:
-    """Senders built on first use and kept in ``senders`` (the caller closes them)."""
+def _sender_cache(desired: DesiredState, ctx: ConnectContext, senders: dict[str, SmsSender], *,
+                  queryable_only: bool = False) -> Callable[[str], SmsSender | None]:
+    """Senders built on first use and kept in ``senders`` (the caller closes them); with
+    ``queryable_only``, none for a backend that cannot be asked about a sent message (its secret is not
+    even resolved: a pass reads delivery states every time)."""
     def sender(backend: str) -> SmsSender | None:
         if backend not in senders:
             adapter = adapter_for(desired.backends[backend].type)
             make = getattr(adapter, "sms_sender", None)
-            if make is None:
+            if make is None or (queryable_only and not adapter.traits.sms_queryable):
                 return None
             senders[backend] = make(desired.backends[backend], ctx)
         return senders[backend]
@@ -238,7 +240,8 @@ async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ:
     try:
         if conns.diagnostics:
             return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired), {}
-        reading = (_read_fates(desired, ledger, _sender_cache(desired, ctx, senders), redactor)
+        reading = (_read_fates(desired, ledger, _sender_cache(desired, ctx, senders, queryable_only=True),
+                               redactor)
                    if ledger is not None else _none())
         observed, problem = await asyncio.gather(observe_all(conns.readers, desired, redactor=redactor), reading)
         warnings = (Diagnostic(problem, severity=Severity.WARNING),) if problem else ()

@@ -114,8 +114,8 @@ class SmsCampaignRun:
             self.report.unknown += len(rows)
             return
         known = {receipt.key: receipt for receipt in await query_all(self.sender, [r.key for r in rows])}
-        self.ledger.settle(self._settlement(known[r.key]) for r in rows if r.key in known)
-        self.ledger.forget(r.key for r in rows if r.key not in known)
+        self.ledger.settle((self._settlement(known[r.key]) for r in rows if r.key in known),
+                           forget=[r.key for r in rows if r.key not in known])
         self.report.recovered += len(rows)
         log.info("sms.recovered", campaign=self.spec.name, found=len(known), resend=len(rows) - len(known))
 

@@ -74,11 +74,21 @@ _COLUMNS = "key, backend, campaign, recipient, content_hash, state, remote_id, r
 Settlement = tuple[int, SendState, str, str]  # (key, new state, remote id, reason)
 
 
+#: how far a row has come; a settlement never moves a row back (a reply held until the next group's
+#: commit must not undo a delivery report pushed meanwhile, nor a stale query a newer one)
+PROGRESS = {SendState.DISPATCHING: 0, SendState.ACCEPTED: 1, SendState.UNKNOWN: 1, SendState.SENT: 2,
+            SendState.DELIVERED: 3, SendState.UNDELIVERED: 3, SendState.FAILED: 3}
+_PROGRESS_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {n}" for s, n in PROGRESS.items()) + " END"
+
+
 def _settle(db: sqlite3.Connection, updates: Iterable[Settlement]) -> None:
-    items = [(state.value, remote_id, remote_id, reason, key) for key, state, remote_id, reason in updates]
+    items = [(remote_id, remote_id, PROGRESS[state], reason, PROGRESS[state], state.value, key)
+             for key, state, remote_id, reason in updates]
     if items:
         db.executemany(
-            "UPDATE send_ledger SET state=?, remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, reason=?, "
+            "UPDATE send_ledger SET remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, "
+            f"reason=CASE WHEN {_PROGRESS_SQL} <= ? THEN ? ELSE reason END, "
+            f"state=CASE WHEN {_PROGRESS_SQL} <= ? THEN ? ELSE state END, "
             "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key=?", items)
 
 
@@ -127,7 +137,8 @@ class SendLedger:
                                                 (newest,))]
 
     def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None:
-        """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one.
+        """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one, and a
+        state behind the row's own (``PROGRESS``) leaves state and reason as they are.
         ``forget`` as for ``forget``, in the same transaction."""
         items = list(updates)
         keys = list(forget)

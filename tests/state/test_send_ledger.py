@@ -52,3 +52,16 @@ def test_counts_and_known_are_per_campaign(tmp_path: Path) -> None:
     ledger.begin_dispatch("gw", "c2", [NewSend("4915100000002", "h")])
     assert ledger.counts("gw", "c1") == {"dispatching": 1}
     assert ledger.known("gw", "c1", ["4915100000001", "4915100000002"]) == {"4915100000001"}
+
+
+def test_a_settlement_never_moves_a_row_back(tmp_path: Path) -> None:
+    """A send's reply is written with the next group's commit; a delivery report pushed meanwhile must
+    survive it (the reply still brings the backend's id)."""
+    ledger = SendLedger(tmp_path / "state.db")
+    [row] = ledger.begin_dispatch("gw", "c", [NewSend("+491", "h")])
+    ledger.settle([(row.key, SendState.DELIVERED, "", "DELIVERED")])
+    ledger.settle([(row.key, SendState.ACCEPTED, "task-7", "")])
+    [after] = ledger.rows("gw", "c")
+    assert (after.state, after.remote_id, after.reason) == (SendState.DELIVERED, "task-7", "DELIVERED")
+    ledger.settle([(row.key, SendState.FAILED, "", "expired")])  # one final state may still replace another
+    assert ledger.rows("gw", "c")[0].state is SendState.FAILED
