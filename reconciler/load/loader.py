@@ -27,7 +27,7 @@ from reconciler.load.rules import DocumentRules
 from reconciler.load.schema_check import check_document, did_you_mean, shown
 from reconciler.load.positions import YamlDocument
 from reconciler.load.yaml_scalars import describe_noun
-from reconciler.load.yaml_source import parse_documents
+from reconciler.load.yaml_source import FileParse, parse_documents
 from reconciler.model import DesiredState, Kind
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -86,13 +86,12 @@ def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int) -> LoadR
         if data is None:
             unreadable = True
             continue
-        before = len(report.diagnostics)
-        for doc in parse_documents(data[0], data[1], file=display, problems=report.diagnostics):
+        parsed = FileParse()
+        for doc in parse_documents(data[0], data[1], file=display, problems=report.diagnostics, outcome=parsed):
             item = declare(doc, path, report)
             if item is not None:
                 items.append(item)
-        unreadable = unreadable or any(d.line and d.message.startswith("YAML syntax error")
-                                       for d in report.diagnostics[before:])
+        unreadable = unreadable or parsed.cut_short
     names = Names(items, report, unreadable_files=unreadable)
     rules = DocumentRules(root=repo_root, report=report)
     for item in items:

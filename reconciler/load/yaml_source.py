@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -208,17 +209,30 @@ def _position_of_offset(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnostic]) -> Iterator[YamlDocument]:
+@dataclass
+class FileParse:
+    """How reading one file ended: ``cut_short`` when a problem stopped it before its end, so what it
+    declares after that point is unknown (a missing reference may be declared there)."""
+
+    cut_short: bool = False
+
+
+def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnostic],
+                    outcome: FileParse | None = None) -> Iterator[YamlDocument]:
     """Yield the documents of one file (``data`` is its UTF-8 bytes, ``text`` the same, decoded).
 
-    Problems go to ``problems``. A syntax error ends the file; the documents before it are kept.
+    Problems go to ``problems``. A syntax error, a character YAML does not allow or nesting too deep ends
+    the file (``outcome.cut_short``); the documents before it are kept.
     """
     loader = Loader(data)
+    ended = outcome if outcome is not None else FileParse()
     try:
         yield from _documents(loader, text, file, problems)
     except _AbortFile:
+        ended.cut_short = True
         return
     except yaml.MarkedYAMLError as exc:
+        ended.cut_short = True
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         message = f"YAML syntax error: {exc.problem or exc.context}"
@@ -228,6 +242,7 @@ def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnos
             message += f" ({exc.context} at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
         problems.append(Diagnostic(message, file, line, col))
     except yaml.YAMLError as exc:  # a ReaderError: a character that YAML does not allow
+        ended.cut_short = True
         found = _BAD_CHAR.search(text)
         if found is not None:
             line, col = _position_of_offset(text, found.start())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from reconciler.diagnostics import Diagnostic
-from reconciler.load.yaml_source import MAX_DEPTH, YamlDocument, parse_documents
+from reconciler.load.yaml_source import MAX_DEPTH, FileParse, YamlDocument, parse_documents
 
 
 def parse(text: str | bytes) -> tuple[list[YamlDocument], list[Diagnostic]]:
@@ -122,3 +124,21 @@ def test_byte_order_mark_is_accepted() -> None:
     """A UTF-8 BOM at the start is ignored."""
     (doc,), problems = parse(b"\xef\xbb\xbfa: 1\n")
     assert doc.value == {"a": 1} and problems == []
+
+
+@pytest.mark.parametrize("breakage", ["key: [unclosed\n", "key: \x01\n", "a:\n" + "".join(
+    "  " * (n + 1) + "- \n" for n in range(MAX_DEPTH + 2))], ids=["syntax", "forbidden-character", "too-deep"])
+def test_every_way_a_file_is_cut_short_is_told(breakage: str) -> None:
+    """The loader softens "not declared" errors for files it could not read to the end, whatever stopped it."""
+    data = ("kind: Backend\n---\n" + breakage).encode()
+    outcome = FileParse()
+    problems: list[Diagnostic] = []
+    list(parse_documents(data, data.decode(), file="f.yaml", problems=problems, outcome=outcome))
+    assert (outcome.cut_short, len(problems)) == (True, 1)
+
+
+def test_a_file_read_to_its_end_is_not_cut_short() -> None:
+    outcome = FileParse()
+    data = b"kind: Backend\n---\nkind: Campaign\n"
+    assert len(list(parse_documents(data, data.decode(), file="f.yaml", problems=[], outcome=outcome))) == 2
+    assert not outcome.cut_short
