@@ -66,7 +66,6 @@ class WatchService:
         self.stop = asyncio.Event()
         self.health = ResourceHealth()
         self.last_good: DesiredState | None = None
-        self.last: PassResult | None = None
         self.seen = LastSeen()
         self.declared_prints: dict[str, str] | None = None  # per backend, as of the last pass that visited it
         self.last_error = ""
@@ -249,7 +248,6 @@ class WatchService:
     def _record(self, result: PassResult, prints: dict[Any, str], reasons: set[str], seconds: float,
                 scope: set[str] | None) -> None:
         self.passes += 1
-        self.last = result
         self._remember(result, scope)
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.passes.labels("ok" if result.ok else "failed").inc()

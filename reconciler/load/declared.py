@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.load.positions import Path_, YamlDocument
+from reconciler.load.positions import Path_, YamlDocument, unpack
 from reconciler.model import Kind, SourceRef
 
 
@@ -36,13 +36,8 @@ class Declared:
         spec = self.doc.value.get("spec") if isinstance(self.doc.value, dict) else None
         return spec if isinstance(spec, dict) else {}
 
-    @property
-    def schema_valid(self) -> bool:
-        return self.checkable and not self.problem_paths
-
     def source(self) -> SourceRef:
-        mark = self.doc.root_mark
-        return SourceRef(self.doc.file, mark >> 32, mark & 0xFFFFFFFF)
+        return SourceRef(self.doc.file, *unpack(self.doc.root_mark))
 
     def usable(self, *path: str | int) -> bool:
         """True when nothing at, above or below ``path`` had a schema problem."""

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
-from reconciler.load.schema_fastpath import Check, compile_fast_check
+from reconciler.load.schema_fastpath import Check, compile_fast_check, ecma_pattern
 from reconciler.load.positions import Path_
 from reconciler.load.yaml_scalars import describe_noun
 from reconciler.model import Kind
@@ -80,14 +80,6 @@ def schema_for(kind: Kind) -> dict[str, Any]:
     with open(SCHEMA_DIR / SCHEMA_FILES[kind], encoding="utf-8") as handle:
         schema: dict[str, Any] = json.load(handle)
     return schema
-
-
-def ecma_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a schema pattern with ECMA-262's meaning of a final ``$`` (the very end, as editors see
-    it), not Python's (also before a final newline, which would let ``name: "fw\n"`` through)."""
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    return re.compile(pattern)
 
 
 def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:

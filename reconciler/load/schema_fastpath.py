@@ -48,8 +48,9 @@ def _all_of(tests: list[Check]) -> Check:
     return lambda value: all(test(value) for test in tests)
 
 
-def _ecma(pattern: str) -> re.Pattern[str]:
-    """A final ``$`` means the very end (ECMA-262), not also "before a final newline" (Python)."""
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a schema pattern with ECMA-262's meaning of a final ``$`` (the very end, as editors see
+    it), not Python's (also before a final newline, which would let ``name: "fw\n"`` through)."""
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
@@ -150,7 +151,7 @@ class _Compiler:
     def _string(self, schema: Mapping[str, Any]) -> Check:
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
-        search = _ecma(schema["pattern"]).search if "pattern" in schema else None
+        search = ecma_pattern(schema["pattern"]).search if "pattern" in schema else None
         fmt = self.formats.get(schema["format"]) if "format" in schema else None
         if "format" in schema and fmt is None:
             return _reject  # a format we do not check here: let jsonschema decide

@@ -94,12 +94,3 @@ def _sexagesimal(text: str, kind: Any) -> Any:
     for part in text.split(":"):
         total = total * 60 + kind(part)
     return total
-
-
-def resolve_plain(text: str) -> str:
-    for tag, regexp in IMPLICIT.get(text[0] if text else "", ()):
-        if regexp.match(text):
-            return tag
-    return STR
-
-

@@ -66,9 +66,8 @@ _MERGE_KEY = object()
 class _DocumentState:
     """What is known about the document being built."""
 
-    def __init__(self, file: str, index: int, problems: list[Diagnostic]) -> None:
+    def __init__(self, file: str, problems: list[Diagnostic]) -> None:
         self.file = file
-        self.index = index
         self.problems = problems
         self.marks: dict[int, tuple[Any, ...]] = {}
         self.anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (value, expanded size, depth)
@@ -227,7 +226,7 @@ def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnos
     loader = Loader(data)
     ended = outcome if outcome is not None else FileParse()
     try:
-        yield from _documents(loader, text, file, problems)
+        yield from _documents(loader, file, problems)
     except _AbortFile:
         ended.cut_short = True
         return
@@ -253,7 +252,7 @@ def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnos
         loader.dispose()
 
 
-def _documents(loader: Any, text: str, file: str, problems: list[Diagnostic]) -> Iterator[YamlDocument]:
+def _documents(loader: Any, file: str, problems: list[Diagnostic]) -> Iterator[YamlDocument]:
     """The event loop. Scalars, by far the most frequent nodes, are handled inline for speed."""
     scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     mapping_end, sequence_end, alias_event = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
@@ -322,7 +321,7 @@ def _documents(loader: Any, text: str, file: str, problems: list[Diagnostic]) ->
             elif kind is alias_event:
                 doc.alias(event)  # type: ignore[union-attr]
             elif kind is document_start:
-                doc = _DocumentState(file, index, problems)
+                doc = _DocumentState(file, problems)
                 skipping = False
             elif kind is document_end:
                 if doc is not None and not skipping and doc.root is not None:
