@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import DesiredState, SmsCampaignSpec
+from reconciler.model import DesiredState, Kind, ResourceKey, SmsCampaignSpec
 from reconciler.observed import BackendObservation, ObservedState
 from reconciler.planner.plan import SmsOutlook
 
@@ -23,15 +23,14 @@ from reconciler.planner.plan import SmsOutlook
 DECLARATION_TRIGGERS = frozenset({"files", "git"})
 
 
-def backend_prints(desired: DesiredState) -> dict[str, str]:
-    """A text per backend that changes whenever anything declared for it changes, including the content
-    of a recipients file (its size and modification time: the declaration only names it)."""
+def backend_prints(desired: DesiredState, resources: Mapping[ResourceKey, str]) -> dict[str, str]:
+    """A text per backend that changes whenever anything declared for it changes: its own spec, its
+    resources' ``fingerprints`` (``resources``), and the content of its recipients files (their size and
+    modification time: a declaration only names the file)."""
     parts: dict[str, list[str]] = {name: [repr(spec)] for name, spec in desired.backends.items()}
-    for package in desired.packages.values():
-        parts.setdefault(package.backend, []).append(repr(package))
-    for campaign in desired.campaigns.values():
-        related = [repr(x) for x in (*desired.assignments_of(campaign.name), *desired.schedules_of(campaign.name))]
-        parts.setdefault(campaign.backend, []).extend([repr(campaign), _file_stamp(desired, campaign), *related])
+    for key, text in resources.items():
+        owner = desired.packages[key.name] if key.kind is Kind.PACKAGE else desired.campaigns[key.name]
+        parts.setdefault(owner.backend, []).extend([text, _file_stamp(desired, owner)])
     return {name: "\n".join(sorted(texts)) for name, texts in parts.items()}
 
 

@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -212,7 +212,7 @@ class WatchService:
             return
         prints = fingerprints(desired)
         self.health.spec_changed(prints)
-        declared = backend_prints(desired)
+        declared = backend_prints(desired, prints)
         scope = self._scope(reasons, declared)
         if scope is not None and not scope:
             self.declared_prints = declared
@@ -280,6 +280,6 @@ class WatchService:
 
 
 def _desired_summary(desired: DesiredState, campaign: str) -> dict[str, Any]:
-    spec = desired.campaigns[campaign]
-    summary = {k: v for k, v in asdict(spec).items() if k in ("backend", "state", "campaign_id", "description")}
+    spec = desired.campaigns[campaign]  # four fields read, not the whole spec copied (recipients included)
+    summary = {k: getattr(spec, k) for k in ("backend", "state", "campaign_id", "description") if hasattr(spec, k)}
     return {k: (v.value if hasattr(v, "value") else v) for k, v in summary.items()}

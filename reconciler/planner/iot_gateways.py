@@ -59,9 +59,10 @@ class RolloutDecision:
 
 
 def first_by(items: Iterable[T], key: Callable[[T], K], order: Callable[[T], Any]) -> dict[K, T]:
-    """One item per key, the same whatever order the backend listed them in (the lowest ``order`` wins)."""
+    """One item per key, the same whatever order the backend listed them in (the lowest ``order`` wins;
+    between items ``order`` does not tell apart, the lowest ``repr``)."""
     chosen: dict[K, T] = {}
-    for item in sorted(items, key=order, reverse=True):
+    for item in sorted(items, key=lambda i: (order(i), repr(i)), reverse=True):
         chosen[key(item)] = item
     return chosen
 

@@ -6,11 +6,16 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from reconciler.daemon.health import fingerprints
 from reconciler.daemon.scope import LastSeen, backend_prints, changed_backends
 from reconciler.model import (BackendSpec, BackendType, DesiredState, GatewayAssignmentSpec, IotCampaignSpec,
                               PackageSpec, RecipientSource, ScheduleSpec, SimCampaignSpec, SimRunState,
                               SmsCampaignSpec)
 from reconciler.observed import BackendObservation, ObservedState
+
+
+def prints_of(desired: DesiredState) -> dict[str, str]:
+    return backend_prints(desired, fingerprints(desired))
 
 
 def fleet(root: Path) -> DesiredState:
@@ -34,7 +39,7 @@ def test_an_edit_changes_only_its_own_backend(tmp_path: Path) -> None:
     desired = fleet(tmp_path)
     edited = replace(desired, campaigns={**desired.campaigns,
                                          "sim": SimCampaignSpec("sim", "yate", 142, state=SimRunState.PAUSED)})
-    assert changed_backends(backend_prints(desired), backend_prints(edited)) == {"yate"}
+    assert changed_backends(prints_of(desired), prints_of(edited)) == {"yate"}
 
 
 def test_an_assignment_or_schedule_counts_for_its_campaigns_backend(tmp_path: Path) -> None:
@@ -42,23 +47,23 @@ def test_an_assignment_or_schedule_counts_for_its_campaigns_backend(tmp_path: Pa
     edited = replace(desired, assignments={**desired.assignments,
                                            "rollout-gws": GatewayAssignmentSpec("rollout-gws", "rollout",
                                                                                 gateways=("gw-1", "gw-2"))})
-    assert changed_backends(backend_prints(desired), backend_prints(edited)) == {"iot"}
+    assert changed_backends(prints_of(desired), prints_of(edited)) == {"iot"}
 
 
 def test_rewriting_a_recipients_file_changes_its_backend_though_no_declaration_did(tmp_path: Path) -> None:
     desired = fleet(tmp_path)
-    before = backend_prints(desired)
+    before = prints_of(desired)
     csv = tmp_path / "numbers.csv"
     csv.write_text("number\n+4917000002\n", encoding="utf-8")  # same size: the modification time tells
     os.utime(csv, ns=(csv.stat().st_atime_ns, csv.stat().st_mtime_ns + 1_000_000))
-    assert changed_backends(before, backend_prints(desired)) == {"gw"}
+    assert changed_backends(before, prints_of(desired)) == {"gw"}
 
 
 def test_nothing_changed_is_an_empty_scope_and_a_new_backend_is_in_it(tmp_path: Path) -> None:
     desired = fleet(tmp_path)
-    assert changed_backends(backend_prints(desired), backend_prints(desired)) == set()
+    assert changed_backends(prints_of(desired), prints_of(desired)) == set()
     fewer = desired.only_backends({"iot", "gw"})
-    assert changed_backends(backend_prints(fewer), backend_prints(desired)) == {"yate"}
+    assert changed_backends(prints_of(fewer), prints_of(desired)) == {"yate"}
 
 
 def test_only_backends_keeps_exactly_what_belongs_to_them(tmp_path: Path) -> None:
