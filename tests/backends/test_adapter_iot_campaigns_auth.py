@@ -3,13 +3,11 @@ permissions, bad configuration) and the password and tokens never showing in rep
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from reconciler.actions import Action, Verb
@@ -133,16 +131,6 @@ async def test_refused_login_error_does_not_show_the_password(server: SandboxSer
     assert WRONG_PASSWORD not in f"{raised.value} {raised.value.message} {logs!r}"
 
 
-@pytest.fixture
-def debug_logging() -> Iterator[None]:
-    """Debug events reach ``capture_logs`` whatever level an earlier test configured."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("debug_logging")
 async def test_retries_log_no_password_or_token(server: SandboxServer, tmp_path: Path) -> None:
     client = connect(backend_spec(server.url, max_retries=2), connect_context(tmp_path))
     await client.ensure_token()

@@ -13,6 +13,7 @@ import pytest
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from reconciler.state.ledger import SendLedger
 from tests.engine import crash
+from tests.reliability.figures import record
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_gateway_sends_every_recipient_exactly_once_across_kills(
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=recipients, per_second=per_second)
     run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0)
     on_gateway = crash.delivered_numbers(sandbox, "sms-gateway", "number")
-    print(f"kills={run.kills} finished_early={run.finished_early} delays={run.delays}")
+    record("sms_crash.sms_gateway.kills_survived", run.kills, finished_early=run.finished_early, delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert len(on_gateway) == recipients
     assert max(on_gateway.values()) == 1
@@ -57,7 +58,7 @@ def test_ogangi_never_duplicates_and_unknowns_stay_within_the_kills(
     run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5)
     on_ogangi = crash.delivered_numbers(sandbox, "ogangi", "to")
     counts = ledger_counts(repo, "og")
-    print(f"kills={run.kills} unknown={counts.get('unknown', 0)} delays={run.delays}")
+    record("sms_crash.ogangi.kills_survived", run.kills, unknown=counts.get("unknown", 0), delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert max(on_ogangi.values()) == 1
     assert counts.get("unknown", 0) <= run.kills

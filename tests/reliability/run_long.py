@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ["tests/reliability", "tests/engine/test_crash_recovery.py"]
-SMS_CRASH = re.compile(r"kills=(?P<kills>\d+) (?:unknown=(?P<unknown>\d+) )?(?:finished_early=\d+ )?delays=")
 
 
 def run(extra: list[str]) -> tuple[int, str, list[dict]]:
@@ -37,7 +36,7 @@ def run(extra: list[str]) -> tuple[int, str, list[dict]]:
     assert process.stdout is not None
     for line in process.stdout:
         lines.append(line)
-        if "figure " in line or "kills=" in line or " passed" in line or " failed" in line or line.startswith("FAILED"):
+        if "figure " in line or " passed" in line or " failed" in line or line.startswith("FAILED"):
             print(line, end="", flush=True)
     code = process.wait()
     figures = [json.loads(line) for line in Path(figures_file).read_text(encoding="utf-8").splitlines() if line]
@@ -54,11 +53,11 @@ def summarise(code: int, output: str, figures: list[dict]) -> list[str]:
         out.append(f"ota_crash_kills_survived: {item['value']} (mid-apply {item['mid_apply']})")
     for item in by_name.get("ota_crash.duplicates", []):
         out.append(f"ota_crash_duplicates: {item['value']}")
-    for match in SMS_CRASH.finditer(output):
-        kind = "ogangi" if match["unknown"] is not None else "sms_gateway"
-        out.append(f"sms_crash_{kind}_kills_survived: {match['kills']}")
-        if match["unknown"] is not None:
-            out.append(f"sms_crash_ogangi_unknown: {match['unknown']}")
+    for kind in ("sms_gateway", "ogangi"):
+        for item in by_name.get(f"sms_crash.{kind}.kills_survived", []):
+            out.append(f"sms_crash_{kind}_kills_survived: {item['value']}")
+            if "unknown" in item:
+                out.append(f"sms_crash_ogangi_unknown: {item['unknown']}")
     runs = [f"seed {f['seed']}: {f['value']} runs" for f in by_name.get("faults.runs_to_converge", [])]
     if runs:
         out.append(f"faults_runs_to_converge: {'; '.join(runs)}")
