@@ -40,15 +40,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_prune_argument(parser: argparse.ArgumentParser) -> None:
     """``--prune`` (stop what was removed from git) or ``--prune=delete`` (also delete it). A flag with an
-    explicit value, so ``reconcile --prune PATH`` never takes PATH for the mode."""
-    parser.add_argument("--prune", action=PruneFlag, nargs=0, default=None,
+    explicit value (``split_prune_value`` turns it into the hidden ``--prune-mode``), so ``reconcile
+    --prune PATH`` never takes PATH for the mode."""
+    parser.add_argument("--prune", action="store_true",
                         help="act on what was removed from git: `--prune` stops it, `--prune=delete` deletes it")
-
-
-class PruneFlag(argparse.Action):
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        setattr(namespace, self.dest, "stop")
+    parser.add_argument("--prune-mode", choices=("stop", "delete"), default=None, help=argparse.SUPPRESS)
 
 
 def split_prune_value(argv: list[str]) -> list[str]:
@@ -77,7 +73,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--plan", type=Path, metavar="FILE",
                         help="apply exactly this saved plan; refuse it if the world has changed since")
     add_prune_argument(parser)
-    parser.add_argument("--prune-mode", choices=("stop", "delete"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--allow-replace", action="store_true",
                         help="allow replacing a started campaign whose change the backend refuses in place")
     parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal")

@@ -42,7 +42,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--shutdown-grace", type=float, default=20.0, metavar="SECONDS",
                         help="on SIGTERM, how long the pass in flight may take to finish (default %(default)s)")
     add_prune_argument(parser)
-    parser.add_argument("--prune-mode", choices=("stop", "delete"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--allow-replace", action="store_true", help="as for apply")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--log-format", choices=("json", "console"), default=None,
