@@ -38,10 +38,9 @@ def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: 
     package_ids, package_deps = _plan_packages(inp, b, backend, observation)
     campaigns = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, IotCampaignSpec)),
                        key=lambda c: c.name)
+    program_names = {p.id: p.name for p in observation.iot_packages}
     for spec in campaigns:
-        scope = IotScope(inp, backend, spec, package_ids, package_deps,
-                         {p.id: p.name for p in observation.iot_packages})
-        _plan_campaign(scope, b, observation)
+        _plan_campaign(IotScope(inp, backend, spec, package_ids, package_deps, program_names), b, observation)
     _plan_prune(inp, b, backend, observation, {c.name for c in campaigns})
 
 
