@@ -22,6 +22,21 @@ class CrashRun:
     finished_early: int = 0
     delays: list[float] = field(default_factory=list)
 
+    def attempt(self, command: list[str], *, cwd: Path, env: dict[str, str], delay: float) -> bool:
+        """Run ``command``, SIGKILL it after ``delay`` seconds unless it finished first; record which
+        happened. True when it was killed."""
+        self.delays.append(round(delay, 3))
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            self.kills += 1
+            return True
+        self.finished_early += 1
+        return False
+
 
 def sms_repo(root: Path, sandbox: RunningSandbox, *, backend: str, recipients: int,
              per_second: float | None = None) -> Path:
@@ -85,17 +100,7 @@ def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: flo
     rng = random.Random(seed)
     run = CrashRun()
     while run.kills < kills and not run.finished_early:
-        delay = rng.uniform(low, high)
-        run.delays.append(round(delay, 3))
-        process = subprocess.Popen(reconcile_command(repo), cwd=repo, env=environment(),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            process.wait(timeout=delay)
-            run.finished_early += 1
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            run.kills += 1
+        run.attempt(reconcile_command(repo), cwd=repo, env=environment(), delay=rng.uniform(low, high))
     final = subprocess.run(reconcile_command(repo), cwd=repo, env=environment(), capture_output=True, text=True,
                            timeout=300)
     assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]

@@ -12,17 +12,16 @@ kills; slow: 20 kills. (SMS crash tests, fast and slow, live in ``tests/engine/t
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from tests.engine.crash import CrashRun
+from tests.engine.sandbox_repo import write_requests
 from tests.reliability import fleet as fl
 from tests.reliability.figures import record
 
@@ -37,16 +36,9 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 @dataclass
-class KillLog:
-    kills: int = 0
-    finished_early: int = 0
+class KillLog(CrashRun):
     mid_apply: int = 0  # kills after which the backend had changed (the process was writing)
-    delays: list[float] = field(default_factory=list)
 
-
-def write_requests(sandbox: RunningSandbox) -> int:
-    stats = httpx.get(f"{sandbox.url('iot-campaigns')}/_sandbox/stats", timeout=10).json()["requests"]
-    return sum(n for route, n in stats.items() if not route.startswith("GET") and "/api/tokens" not in route)
 
 
 def generation_yaml(fleet: fl.Fleet, generation: int) -> str:
@@ -105,18 +97,9 @@ def kill_and_restart(fleet: fl.Fleet, sandbox: RunningSandbox, *, kills: int, se
         generation += 1
         if generation > 1:
             fleet = grow(fleet, generation - 1, reschedule=reschedule)
-        delay = rng.uniform(low, high)
-        log.delays.append(round(delay, 3))
         before = write_requests(sandbox)
-        process = subprocess.Popen(fl.reconcile_command(fleet), cwd=fleet.root, env=fl.environment(),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            process.wait(timeout=delay)
-            log.finished_early += 1
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            log.kills += 1
+        if log.attempt(fl.reconcile_command(fleet), cwd=fleet.root, env=fl.environment(),
+                       delay=rng.uniform(low, high)):
             log.mid_apply += write_requests(sandbox) > before
     return fleet, log
 
