@@ -234,6 +234,11 @@ def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnos
         ended.cut_short = True
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        deep = _first_too_deep(text, _offset_of(text, mark.line, mark.column) + 1) if mark is not None else None
+        if deep is not None:
+            problems.append(Diagnostic(f"document nested deeper than {MAX_DEPTH} levels; the rest of the file is "
+                                       "not read", file, *deep))
+            return
         message = f"YAML syntax error: {exc.problem or exc.context}"
         if mark is not None and text[_offset_of(text, mark.line, mark.column):][:1] == "\t":
             message += "; tabs cannot indent YAML, use spaces"
@@ -250,6 +255,32 @@ def parse_documents(data: bytes, text: str, *, file: str, problems: list[Diagnos
             problems.append(Diagnostic(f"YAML cannot be read: {exc}", file))
     finally:
         loader.dispose()
+
+
+def _first_too_deep(text: str, end: int) -> tuple[int, int] | None:
+    """Line and column of the first collection opened deeper than ``MAX_DEPTH`` in ``text[:end]``, if any.
+
+    Why: libyaml scans up to 1,024 characters ahead in flow style (a ``[`` may start a key), and the
+    libyaml bundled with PyYAML 6.0.4 stops at 1,000 levels with an error of its own, so on deep flow
+    input its error arrives before our event loop sees level 65. The pure-Python parser, run only on
+    the text before such an error, decides whether our limit was crossed first; so the diagnostic does not
+    depend on the PyYAML version or on whether the C loader is installed.
+    """
+    loader = yaml.SafeLoader(text[:end])
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def _documents(loader: Any, file: str, problems: list[Diagnostic]) -> Iterator[YamlDocument]:

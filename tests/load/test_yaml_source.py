@@ -99,6 +99,53 @@ def test_deep_nesting_is_refused_quickly() -> None:
     assert f"nested deeper than {MAX_DEPTH} levels" in problems[0].message
 
 
+@pytest.fixture(params=["C", "pure-Python"])
+def either_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with PyYAML's C loader (when this PyYAML has one) and with its pure-Python loader."""
+    import yaml
+
+    from reconciler.load import yaml_source
+    if request.param == "C":
+        if not hasattr(yaml, "CSafeLoader"):
+            pytest.skip("this PyYAML was built without libyaml")
+        monkeypatch.setattr(yaml_source, "Loader", yaml.CSafeLoader)
+    else:
+        monkeypatch.setattr(yaml_source, "Loader", yaml.SafeLoader)
+    return str(request.param)
+
+
+FLOW_TOO_DEEP = {n: "a: " + "[" * n + "]" * n + "\n" for n in (MAX_DEPTH + 1, 999, 1_000, 1_001, 5_000, 100_000)}
+BLOCK_TOO_DEEP = {n: "a:\n" + "".join("  " * (k + 1) + "-\n" for k in range(n)) for n in (MAX_DEPTH + 1, 1_200)}
+
+
+@pytest.mark.parametrize("text", [*FLOW_TOO_DEEP.values(), *BLOCK_TOO_DEEP.values()],
+                         ids=[*(f"flow-{n}" for n in FLOW_TOO_DEEP), *(f"block-{n}" for n in BLOCK_TOO_DEEP)])
+def test_nesting_limit_is_ours_whatever_the_pyyaml(either_loader: str, text: str) -> None:
+    """Too deep, flow or block, at any depth: our one diagnostic at the 65th opening, never PyYAML's own
+    limit (PyYAML 6.0.4's libyaml stops flow input at 1,000 levels, scanning ahead of its events)."""
+    _, problems = parse(text)
+    assert [p.message for p in problems] == [
+        f"document nested deeper than {MAX_DEPTH} levels; the rest of the file is not read"]
+    flow = text.startswith("a: [")
+    assert (problems[0].line, problems[0].col) == ((1, 3 + MAX_DEPTH) if flow else (MAX_DEPTH + 1, 2 * MAX_DEPTH + 1))
+
+
+def test_nesting_at_the_limit_is_accepted(either_loader: str) -> None:
+    """Exactly 64 levels (the mapping and 63 lists) read without a problem."""
+    (doc,), problems = parse("a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n")
+    assert problems == []
+    levels, node = 2, doc.value["a"]  # the mapping, then the outermost list
+    while node:
+        levels, node = levels + 1, node[0]
+    assert levels == MAX_DEPTH
+
+
+def test_a_syntax_error_in_shallow_flow_keeps_the_parsers_message(either_loader: str) -> None:
+    """The depth re-check runs on any syntax error, but a shallow one keeps its own message and place."""
+    _, problems = parse("a: [[1, 2]\nb: 3\n")
+    assert len(problems) == 1 and problems[0].message.startswith("YAML syntax error")
+
+
 def test_aliases_cannot_smuggle_depth() -> None:
     """An alias to a deep structure placed deep counts the anchored depth too."""
     deep = "[" * 40 + "]" * 40
