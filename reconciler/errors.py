@@ -15,7 +15,8 @@ into one of them with ``raise ... from exc``, and the executor turns each into a
         ├── AuthError                 credentials refused, token expired, permission missing, bad signature
         └── PermanentBackendError     the backend refused the request; retrying will not help
             ├── NotFoundError
-            └── ConflictError         refused in the object's current state (e.g. edit while started)
+            ├── ConflictError         refused in the object's current state (e.g. edit while started)
+            └── ReplyLimitError       a reply or a paged listing went over one of the Backend's ``limits``
 """
 
 from __future__ import annotations
@@ -105,3 +106,10 @@ class NotFoundError(PermanentBackendError):
 
 class ConflictError(PermanentBackendError):
     """The request is not allowed in the object's current state."""
+
+
+class ReplyLimitError(PermanentBackendError):
+    """A reply went over one of the backend's bounds while it was being read (header bytes or lines, body
+    bytes, decoded bytes or compression ratio), or a paged listing over its page or item bound. The
+    message names the ``limits`` field to raise. Not retried: the same request would get the same reply.
+    """

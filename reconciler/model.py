@@ -58,12 +58,21 @@ class SourceRef:
 
 @dataclass(frozen=True)
 class BackendLimits:
-    """Client-side limits for one backend: in-flight requests, request rate, per-request timeout."""
+    """Client-side limits for one backend: in-flight requests, request rate, per-request timeout, and the
+    bounds of what a reply may be (headers, raw body, decoded body, compression ratio) and of a paged
+    listing (pages, items)."""
 
     concurrency: int = 16
     requests_per_second: float | None = None
     timeout_seconds: float = 10.0
     max_retries: int = 4
+    max_header_bytes: int = 64 * 1024
+    max_header_lines: int = 100
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_decoded_bytes: int = 64 * 1024 * 1024
+    max_compression_ratio: float = 200.0
+    max_list_pages: int = 10_000
+    max_list_items: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,44 @@ logging for its process, which must not leak from one test into the next)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
+
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresCluster
 
 
 @pytest.fixture(autouse=True)
 def default_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def close_test_ledgers() -> Iterator[None]:
+    """Stores opened by ``tests.ledgers.writer_ledger`` give their lease back after each test."""
+    yield
+    from tests.ledgers import close_all
+
+    close_all()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the whole run (skipped without PostgreSQL, except under CI)."""
+    from tests.postgres_server import postgres_cluster
+
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty state store URL, once per store kind: the store contract holds on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    cluster = request.getfixturevalue("postgres")
+    return str(cluster.new_database())

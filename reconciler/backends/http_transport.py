@@ -16,7 +16,22 @@ this transport only has to:
   a connection as we write to it) are closed;
 - send any request body httpx builds (bytes, multipart, async file streams; chunked when httpx asks
   for it) and read responses framed by Content-Length, chunked encoding, or the end of the connection;
-- apply the request's connect, write and read timeouts;
+- read framing strictly (an ambiguous frame is how a reply smuggles a second one): a status line is
+  ``HTTP/1.0`` or ``HTTP/1.1`` and three digits; every header line has a colon after a token name;
+  ``Content-Length`` is ASCII digits only (``int()`` would take `` 10``, ``+10``, ``1_0``), repeated only
+  with the same value, and never together with ``Transfer-Encoding``, which may only be ``chunked``;
+  chunk sizes are hex digits only (``int(x, 16)`` would take ``0x1f``, ``1_f``) and every chunk ends in
+  CRLF. Anything else is a ``RemoteProtocolError``;
+- bound the reply head (``max_header_bytes``, default 64 KiB, and ``max_header_lines``, default 100,
+  interim 1xx replies and chunked trailers included) and the number of chunks of a chunked body (one per
+  256 bytes of ``max_body_bytes``, at least 4,096), raising ``ReplyLimitError`` while reading;
+- stream bodies: one of up to 64 KiB with a Content-Length is read with the head (the connection goes
+  back to the pool at once); any other body is read as the caller iterates it, in pieces of at most
+  64 KiB, and the connection is pooled when the body is complete or closed when the caller stops early.
+  Body size, decoding and their bounds are the business of the layer above (``BackendHttp``), which
+  applies them to httpx's own transport too;
+- apply the request's connect, write and read timeouts (the read timeout bounds the whole reply, head
+  and body, not each read);
 - fail with the exceptions httpx's own transport raises (``ConnectError``/``ConnectTimeout`` when
   nothing was sent; ``WriteError``, ``ReadError``, ``ReadTimeout``, ``RemoteProtocolError`` after), so
   ``BackendHttp``'s retry rules see exactly what they saw before.
@@ -28,17 +43,29 @@ paths and HTTP Digest ``uri`` values stay byte-identical.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import select
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
 
+from reconciler.errors import ReplyLimitError
+
 NO_BODY_STATUSES = frozenset({204, 304})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_END = b"0\r\n\r\n"
+READ_CHUNK = 64 * 1024  # the largest piece of a body read at once; smaller Content-Length bodies come with the head
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_LINES = 100
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")  # 15 hex digits: up to 1 EiB, past any body we accept
+_NONE, _LENGTH, _CHUNKED, _CLOSE = "none", "length", "chunked", "close"
 
 
 @dataclass
@@ -65,25 +92,39 @@ class _Connection:
 
 
 @dataclass
-class _Reply:
+class _Head:
     status: int
     reason: bytes
     headers: list[tuple[bytes, bytes]]
-    body: bytes
     keep_alive: bool
+    framing: str
+    length: int = 0
+
+
+class CompleteBody(httpx.ByteStream):
+    """A body read whole with the head (a Content-Length of at most 64 KiB): ``size`` bytes, and the
+    connection is already back in the pool."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.size = len(data)
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over pooled asyncio connections (``verify`` as for httpx: a bool or an SSL context)."""
 
     def __init__(self, *, verify: bool | ssl.SSLContext = True, max_connections: int = 16,
-                 keepalive_expiry: float = 4.0) -> None:
+                 keepalive_expiry: float = 4.0, max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_header_lines: int = MAX_HEADER_LINES, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None  # made on the first https connection (loading CAs costs ~20 ms)
         self._slots = asyncio.Semaphore(max_connections)
         self._expiry = keepalive_expiry
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._closed = False
+        self.max_header_bytes = max_header_bytes
+        self.max_header_lines = max_header_lines
+        self.max_chunks = max(4096, max_body_bytes // 256)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -95,22 +136,36 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         origin = (request.url.scheme, request.url.host, request.url.port or DEFAULT_PORTS[request.url.scheme])
         timeouts = request.extensions.get("timeout", {})
-        async with self._slots:
+        await self._slots.acquire()
+        connection: _Connection | None = None
+        try:
             connection = self._reuse(origin) or await self._connect(origin, request, timeouts.get("connect"))
-            try:
-                await _send(connection, request, timeouts.get("write"))
-                reply = await _receive(connection, request, timeouts.get("read"))
-            except BaseException:
+            await _send(connection, request, timeouts.get("write"))
+            read = timeouts.get("read")
+            deadline = None if read is None else asyncio.get_running_loop().time() + read
+            head, body = await self._receive(connection, request, deadline)
+        except BaseException:
+            if connection is not None:
                 connection.close()
-                raise
-            if reply.keep_alive and not self._closed:
-                connection.idle_since = time.monotonic()
-                self._idle.setdefault(origin, []).append(connection)
-            else:
-                connection.close()
-        extensions = {"http_version": b"HTTP/1.1", "reason_phrase": reply.reason}
-        return httpx.Response(reply.status, headers=reply.headers, stream=httpx.ByteStream(reply.body),
-                              extensions=extensions)
+            self._slots.release()
+            raise
+        stream: httpx.AsyncByteStream
+        if body is not None:
+            self.release(origin, connection, keep=head.keep_alive)
+            stream = CompleteBody(body)
+        else:
+            stream = _StreamedBody(self, origin, connection, request, head, deadline)
+        extensions = {"http_version": b"HTTP/1.1", "reason_phrase": head.reason}
+        return httpx.Response(head.status, headers=head.headers, stream=stream, extensions=extensions)
+
+    def release(self, origin: tuple[str, str, int], connection: _Connection, *, keep: bool) -> None:
+        """The request is over: pool its connection (``keep``) or close it, and free its slot."""
+        if keep and not self._closed:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault(origin, []).append(connection)
+        else:
+            connection.close()
+        self._slots.release()
 
     def _reuse(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -136,12 +191,120 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(
                     host, port, ssl=self._ssl_context() if secure else None,
-                    server_hostname=host if secure else None)
+                    server_hostname=host if secure else None, limit=max(self.max_header_bytes, READ_CHUNK))
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out", request=request) from exc
         except OSError as exc:  # refused, unreachable, TLS handshake or certificate refused
             raise httpx.ConnectError(f"{exc.__class__.__name__}: {exc}", request=request) from exc
         return _Connection(reader, writer)
+
+    async def _receive(self, connection: _Connection, request: httpx.Request,
+                       deadline: float | None) -> tuple[_Head, bytes | None]:
+        """The reply's head, and its body when it is empty or small enough to read with the head
+        (``None``: the body is to be streamed)."""
+        with _reading(request):
+            async with asyncio.timeout_at(deadline):
+                head = await self._read_head(connection.reader, request)
+                if head.framing == _NONE:
+                    return head, b""
+                if head.framing == _LENGTH and head.length <= READ_CHUNK:
+                    return head, await connection.reader.readexactly(head.length)
+                return head, None
+
+    async def _read_head(self, reader: asyncio.StreamReader, request: httpx.Request) -> _Head:
+        size = lines = 0
+        while True:  # 1xx interim replies (we never ask for one, but a server may send them) are skipped
+            try:
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.LimitOverrunError as exc:
+                raise self._head_too_large() from exc
+            size += len(raw)
+            lines += raw.count(b"\r\n") - 2
+            if size > self.max_header_bytes:
+                raise self._head_too_large()
+            if lines > self.max_header_lines:
+                raise ReplyLimitError(f"reply has more than {self.max_header_lines} header lines "
+                                      "(limits.maxHeaderLines)")
+            head = _parse_head(raw, request)
+            if not 100 <= head.status < 200:
+                return head
+            lines += 1  # an interim reply counts as a line too: a flood of them is bounded like headers
+
+    def _head_too_large(self) -> ReplyLimitError:
+        return ReplyLimitError(f"reply headers over {self.max_header_bytes} bytes (limits.maxHeaderBytes)")
+
+
+class _StreamedBody(httpx.AsyncByteStream):
+    """A body read as it is iterated, holding its connection (and transport slot) until the body is
+    complete (the connection is pooled) or the stream is closed early (the connection is closed)."""
+
+    def __init__(self, transport: KeepAliveTransport, origin: tuple[str, str, int], connection: _Connection,
+                 request: httpx.Request, head: _Head, deadline: float | None) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: _Connection | None = connection
+        self._request = request
+        self._head = head
+        self._deadline = deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            return
+        complete = False
+        try:
+            reader, framing = connection.reader, self._head.framing
+            if framing == _LENGTH:
+                left = self._head.length
+                while left:
+                    data = await self._read(reader.readexactly(min(left, READ_CHUNK)))
+                    left -= len(data)
+                    yield data
+            elif framing == _CHUNKED:
+                async for data in self._chunks(reader):
+                    yield data
+            else:
+                while data := await self._read(reader.read(READ_CHUNK)):
+                    yield data
+            complete = True
+        finally:
+            self._release(keep=complete and self._head.keep_alive)
+
+    async def aclose(self) -> None:
+        self._release(keep=False)
+
+    def _release(self, *, keep: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._transport.release(self._origin, connection, keep=keep)
+
+    async def _read(self, reading: Awaitable[bytes]) -> bytes:
+        with _reading(self._request):
+            async with asyncio.timeout_at(self._deadline):
+                return await reading
+
+    async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        chunks = 0
+        while True:
+            size = _chunk_size(await self._read(reader.readuntil(b"\r\n")), self._request)
+            if size == 0:
+                break
+            chunks += 1
+            if chunks > self._transport.max_chunks:
+                raise ReplyLimitError(f"reply body in more than {self._transport.max_chunks} chunks "
+                                      "(one per 256 bytes of limits.maxBodyBytes)")
+            while size:
+                data = await self._read(reader.readexactly(min(size, READ_CHUNK)))
+                size -= len(data)
+                yield data
+            if await self._read(reader.readexactly(2)) != b"\r\n":
+                raise httpx.RemoteProtocolError("malformed reply: a chunk does not end in CRLF", request=self._request)
+        trailers = 0
+        while await self._read(reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, ignored but bounded
+            trailers += 1
+            if trailers > self._transport.max_header_lines:
+                raise ReplyLimitError(f"reply has more than {self._transport.max_header_lines} trailer lines "
+                                      "(limits.maxHeaderLines)")
 
 
 async def _send(connection: _Connection, request: httpx.Request, timeout: float | None) -> None:
@@ -179,10 +342,11 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def _receive(connection: _Connection, request: httpx.Request, timeout: float | None) -> _Reply:
+@contextlib.contextmanager
+def _reading(request: httpx.Request) -> Iterator[None]:
+    """Reading a reply: asyncio's and the parser's failures as the httpx exceptions the retry rules read."""
     try:
-        async with asyncio.timeout(timeout):
-            return await _read_reply(connection.reader, request)
+        yield
     except TimeoutError as exc:
         raise httpx.ReadTimeout("timed out waiting for the reply", request=request) from exc
     except asyncio.IncompleteReadError as exc:
@@ -190,55 +354,74 @@ async def _receive(connection: _Connection, request: httpx.Request, timeout: flo
         raise httpx.RemoteProtocolError(f"the server closed the connection without sending {what}",
                                         request=request) from exc
     except asyncio.LimitOverrunError as exc:
-        raise httpx.RemoteProtocolError("reply header line too long", request=request) from exc
-    except (ValueError, IndexError) as exc:
+        raise httpx.RemoteProtocolError("malformed reply: a chunk size line is too long", request=request) from exc
+    except ValueError as exc:
         raise httpx.RemoteProtocolError(f"malformed reply: {exc}", request=request) from exc
     except OSError as exc:
         raise httpx.ReadError(f"{exc.__class__.__name__}: {exc}", request=request) from exc
 
 
-async def _read_reply(reader: asyncio.StreamReader, request: httpx.Request) -> _Reply:
-    while True:  # 1xx interim replies (we never ask for one, but a server may send them) are skipped
-        status, reason, headers, keep_alive = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-        if not 100 <= status < 200:
-            break
-    names = {name.lower(): value for name, value in headers}
-    if request.method == "HEAD" or status in NO_BODY_STATUSES:
-        body = b""
-    elif b"chunked" in names.get(b"transfer-encoding", b"").lower():
-        body = await _read_chunked(reader)
-    elif b"content-length" in names:
-        body = await reader.readexactly(int(names[b"content-length"]))
-    else:  # framed by the end of the connection
-        body, keep_alive = await reader.read(), False
-    return _Reply(status, reason, headers, body, keep_alive)
-
-
-def _parse_head(raw: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
+def _parse_head(raw: bytes, request: httpx.Request) -> _Head:
+    """The status line and headers of ``raw`` (ending in an empty line), strictly; ``ValueError`` if
+    malformed."""
+    if b"\x00" in raw or raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
+        raise ValueError("a NUL, or a CR or LF outside a line end, in the reply head")
     lines = raw[:-4].split(b"\r\n")
-    version, status, *reason = lines[0].split(b" ", 2)
-    if not version.startswith(b"HTTP/1."):
+    matched = _STATUS_LINE.fullmatch(lines[0])
+    if matched is None:
         raise ValueError(f"not an HTTP/1.x status line: {lines[0][:40]!r}")
+    minor, status, reason = matched.groups()
     headers: list[tuple[bytes, bytes]] = []
     for line in lines[1:]:
-        if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding
+        if line[:1] in (b" ", b"\t"):  # obsolete line folding
+            if not headers:
+                raise ValueError("a folded header line with no header before it")
             name, value = headers.pop()
-            headers.append((name, value + b" " + line.strip()))
+            headers.append((name, value + b" " + line.strip(b" \t")))
             continue
-        name, _, value = line.partition(b":")
-        headers.append((name.strip(), value.strip()))
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise ValueError(f"a header line without a colon: {line[:40]!r}")
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"not a header name: {name[:40]!r}")
+        headers.append((name, value.strip(b" \t")))
     connection = b",".join(v for n, v in headers if n.lower() == b"connection").lower()
-    keep_alive = b"close" not in connection and (version != b"HTTP/1.0" or b"keep-alive" in connection)
-    return int(status), reason[0] if reason else b"", headers, keep_alive
+    keep_alive = b"close" not in connection and (minor == b"1" or b"keep-alive" in connection)
+    framing, length = _framing(int(status), headers, request)
+    return _Head(int(status), reason or b"", headers, keep_alive and framing != _CLOSE, framing, length)
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, ignored
-                pass
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
+def _framing(status: int, headers: list[tuple[bytes, bytes]], request: httpx.Request) -> tuple[str, int]:
+    """How the body is delimited: checked strictly whether or not a body follows."""
+    lengths: set[bytes] = set()
+    codings: list[bytes] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if not value.isdigit() or len(value) > 18:  # bytes.isdigit(): ASCII digits only
+                raise ValueError(f"Content-Length is not a number: {value[:40]!r}")
+            lengths.add(value.lstrip(b"0") or b"0")
+        elif lowered == b"transfer-encoding":
+            codings.append(value)
+    if len(lengths) > 1:
+        raise ValueError("Content-Length headers that differ")
+    if codings and lengths:
+        raise ValueError("both Content-Length and Transfer-Encoding")
+    if codings and b",".join(codings).replace(b" ", b"").replace(b"\t", b"").lower() != b"chunked":
+        raise ValueError(f"unsupported Transfer-Encoding: {b', '.join(codings)[:40]!r}")
+    if request.method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
+        return _NONE, 0
+    if codings:
+        return _CHUNKED, 0
+    if lengths:
+        length = int(lengths.pop())
+        return (_LENGTH, length) if length else (_NONE, 0)
+    return _CLOSE, 0
+
+
+def _chunk_size(line: bytes, request: httpx.Request) -> int:
+    """The size of a chunk from its size line (``hex[;extensions]CRLF``): hex digits only."""
+    size = line[:-2].split(b";", 1)[0].rstrip(b" \t")
+    if _HEX.fullmatch(size) is None:
+        raise httpx.RemoteProtocolError(f"malformed reply: not a chunk size: {size[:40]!r}", request=request)
+    return int(size, 16)

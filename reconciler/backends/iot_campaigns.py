@@ -55,7 +55,8 @@ def connect(spec: BackendSpec, ctx: ConnectContext, **http_options: Any) -> IotC
     if not isinstance(password, SecretRef):
         raise PermanentBackendError("auth.password must be a secret reference ({env: ...} or {file: ...})",
                                     backend=spec.name, operation="connect")
-    secret = resolve_secret(password, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
+    secret = ctx.redactor.register(resolve_secret(password, base_dir=ctx.root, environ=ctx.environ,
+                                                  redactor=ctx.redactor), user=username)  # and its Basic form
     token_path = str(spec.options.get("tokenPath", DEFAULT_TOKEN_PATH))
     auth = IotTokenAuth(username=username, password=secret, login_url=token_url(spec.url, token_path),
                         redactor=ctx.redactor, backend=spec.name)
@@ -93,11 +94,12 @@ class IotCampaignsReader:
         try:
             await self.client.ensure_token()
             packages, summaries = await asyncio.gather(self.client.all_packages(), self.client.all_campaigns())
-            campaigns = await asyncio.gather(*(
-                self._detail(s, declared[s.campaign.name], desired) if s.campaign.name in declared
-                else _done(s.campaign)
-                for s in summaries
-            ))
+            campaigns: list[ObservedIotCampaign | None] = [s.campaign for s in summaries]
+            detailed = [i for i, s in enumerate(summaries) if s.campaign.name in declared]  # a task only for these
+            found = await asyncio.gather(*(
+                self._detail(summaries[i], declared[summaries[i].campaign.name], desired) for i in detailed))
+            for index, campaign in zip(detailed, found, strict=True):
+                campaigns[index] = campaign
         except BackendError as exc:
             return BackendObservation(backend=self.backend, readable=False, error=str(exc))
         return BackendObservation(backend=self.backend, iot_packages=tuple(packages),

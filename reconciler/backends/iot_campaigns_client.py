@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from reconciler.backends.http import BackendHttp
+from reconciler.backends.http import BackendHttp, ListingBudget, fetch_in_order
 from reconciler.backends.iot_campaigns_auth import IotTokenAuth
 from reconciler.backends.iot_campaigns_replies import (
     CampaignCounts,
@@ -303,26 +303,35 @@ class IotCampaignsClient:
     # --- every page ----------------------------------------------------------------------------------
 
     async def all_campaigns(self) -> list[CampaignSummary]:
-        return await self._all_pages(lambda page: self.list_campaigns(page=page))
+        return await self._all_pages(lambda page: self.list_campaigns(page=page), "list-campaigns")
 
     async def all_packages(self) -> list[ObservedIotPackage]:
-        return await self._all_pages(lambda page: self.list_packages(page=page))
+        return await self._all_pages(lambda page: self.list_packages(page=page), "list-packages")
 
     async def all_gateways(self, campaign_id: str) -> list[ObservedGateway]:
-        return await self._all_pages(lambda page: self.list_gateways(campaign_id, page=page))
+        return await self._all_pages(lambda page: self.list_gateways(campaign_id, page=page), "list-gateways")
 
-    async def _all_pages(self, fetch: Callable[[int], Awaitable[Page[T]]]) -> list[T]:
-        """The first page, then the rest concurrently when the reply says how many there are (else one
-        by one until a short page)."""
+    async def _all_pages(self, fetch: Callable[[int], Awaitable[Page[T]]], operation: str) -> list[T]:
+        """The first page, then the rest when the reply says how many there are, ``limits.concurrency``
+        pages in flight at a time (else one by one until a short page); within ``limits.maxListPages``
+        and ``maxListItems`` (a ``ReplyLimitError`` naming the backend when a listing goes, or says it
+        goes, over either)."""
+        budget = ListingBudget(self.http, operation)
         first = await fetch(0)
+        budget.add(len(first.items))
         items = list(first.items)
+
+        def take(page: Page[T]) -> None:
+            budget.add(len(page.items))
+            items.extend(page.items)
+
         if first.total_pages is not None:
-            for page in await asyncio.gather(*(fetch(n) for n in range(1, first.total_pages))):
-                items.extend(page.items)
+            budget.claim(first.total_pages, len(first.items))
+            await fetch_in_order(fetch, range(1, first.total_pages), self.http.limits.concurrency, take)
             return items
         page, number = first, 0
         while page.items and len(page.items) >= (page.page_size or self._page_size):
             number += 1
             page = await fetch(number)
-            items.extend(page.items)
+            take(page)
         return items

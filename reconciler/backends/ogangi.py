@@ -95,20 +95,45 @@ class OgangiClient:
     async def send(
         self, number: str, text: str, *, sender: str, carrier: str | None = None
     ) -> OgangiMessage | None:
-        """Send with the configured ``method`` (the SMS engine's entry point)."""
-        match self._options.method:
-            case SendMethod.SEND_SMS:
-                return await self.send_sms(number, text, sender=sender, carrier=carrier)
-            case SendMethod.SEND_MT:
-                return await self.send_mt(number, text, sender=sender, carrier=carrier)
-            case unreachable:
-                assert_never(unreachable)
+        """Send with the configured ``method`` (the SMS engine's entry point).
+
+        A request that cannot be built (a value that cannot be encoded, a URL httpx refuses, e.g. too
+        long) raises ``RequestNotBuiltError``: nothing was sent, so the message failed for good, with
+        certainty; it is never an unknown outcome."""
+        method = self._options.method
+        parse: Callable[[httpx.Response], OgangiMessage | None]
+        try:
+            match method:
+                case SendMethod.SEND_SMS:
+                    api, parse = "tools/sendSMS", parse_message
+                    segments = self._send_sms_segments(number, text, sender, carrier)
+                case SendMethod.SEND_MT:
+                    api, parse = "sendMT", parse_optional_message
+                    segments = self._send_mt_segments(number, text, sender, carrier, None)
+                case unreachable:
+                    assert_never(unreachable)
+        except ValueError as exc:  # UnicodeEncodeError included: a value that cannot go into a URL
+            raise RequestNotBuiltError(exc, backend=self.http.backend, operation=method.value) from exc
+        try:
+            return await self._get(api, segments, parse, idempotent=False)
+        except httpx.InvalidURL as exc:  # raised while httpx builds the request, before any byte is sent
+            raise RequestNotBuiltError(exc, backend=self.http.backend, operation=method.value) from exc
+
+    def _send_sms_segments(self, number: str, text: str, sender: str, carrier: str | None) -> list[str]:
+        return [self._carrier(carrier), _plain(sender), self._base64(number), self._base64(text)]
+
+    def _send_mt_segments(self, number: str, text: str, sender: str, carrier: str | None,
+                          flags: str | None) -> list[str]:
+        segments = [_plain(sender), self._carrier(carrier), _plain(number), self._base64(text)]
+        if flags is not None:
+            segments.append(_plain(flags))
+        return segments
 
     async def send_sms(
         self, number: str, text: str, *, sender: str, carrier: str | None = None
     ) -> OgangiMessage:
         """``tools/sendSMS/{instanceId}/{carrier}/{from}/{mobileNumber}/{text}``: number and text Base64."""
-        segments = [self._carrier(carrier), _plain(sender), self._base64(number), self._base64(text)]
+        segments = self._send_sms_segments(number, text, sender, carrier)
         return await self._get("tools/sendSMS", segments, parse_message, idempotent=False)
 
     async def send_mt(
@@ -122,9 +147,7 @@ class OgangiClient:
     ) -> OgangiMessage | None:
         """``sendMT/{instanceId}/{from}/{carrier}/{mobileNumber}/{text}[/{flags}]``: only text is
         Base64. The docs show an empty result; a message is returned if the platform sends one."""
-        segments = [_plain(sender), self._carrier(carrier), _plain(number), self._base64(text)]
-        if flags is not None:
-            segments.append(_plain(flags))
+        segments = self._send_mt_segments(number, text, sender, carrier, flags)
         return await self._get("sendMT", segments, parse_optional_message, idempotent=False)
 
     async def send_pin(
@@ -206,6 +229,15 @@ def search_string(
 def _plain(value: str) -> str:
     """A path segment as Ogangi signs it: every reserved character percent-encoded."""
     return quote(value, safe="")
+
+
+class RequestNotBuiltError(PermanentBackendError):
+    """A request that could not even be built, so nothing was sent: a certain failure, never an unknown."""
+
+    def __init__(self, cause: Exception, *, backend: str, operation: str) -> None:
+        detail = str(cause).splitlines()[0][:120] if str(cause) else ""
+        super().__init__(f"not sent: the request cannot be built ({cause.__class__.__name__}"
+                         f"{': ' + detail if detail else ''})", backend=backend, operation=operation)
 
 
 def _config_error(spec: BackendSpec, message: str) -> PermanentBackendError:

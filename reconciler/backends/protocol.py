@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from reconciler.actions import Action, Verb
@@ -33,6 +34,7 @@ class BackendTraits:
     - ``batch_limits``: the largest batch per request, by verb value.
     - ``creates_campaigns``: false where campaigns are created elsewhere and adopted by id.
     - ``sms_queryable``: the backend can be asked what became of a message sent with our key.
+    - ``message_bound`` (SMS backends): the largest message one recipient may get (``MESSAGE_BOUNDS``).
     """
 
     type: BackendType
@@ -44,6 +46,84 @@ class BackendTraits:
     batch_limits: Mapping[str, int] = field(default_factory=dict)
     creates_campaigns: bool = True
     sms_queryable: bool = False
+
+    @property
+    def message_bound(self) -> MessageBound | None:
+        return MESSAGE_BOUNDS.get(self.type)
+
+
+# --- the size of one SMS ------------------------------------------------------------------------
+
+#: GSM 03.38 default alphabet (one septet each) and its extension table (two septets: escape + char).
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str, encoding: str | None = None) -> int:
+    """How many SMS segments ``text`` takes: GSM 7-bit (160 septets alone, 153 per part; extension
+    characters take two) when ``encoding`` is ``gsm-7bit`` or, without one, when every character is in
+    the GSM alphabet; otherwise UCS-2 (70 UTF-16 code units alone, 67 per part)."""
+    if encoding != "unicode" and (encoding == "gsm-7bit" or all(c in GSM_BASIC or c in GSM_EXTENSION for c in text)):
+        units, single, per_part = len(text) + sum(1 for c in text if c in GSM_EXTENSION), 160, 153
+    else:
+        units, single, per_part = len(text) + sum(1 for c in text if c > "\uffff"), 70, 67
+    return 1 if units <= single else -(-units // per_part)
+
+
+@dataclass(frozen=True)
+class MessageBound:
+    """The largest message an SMS backend is given for one recipient, as rendered (``#param#`` filled):
+    characters, UTF-8 bytes and SMS segments. ``template_sent``: the backend receives the text with its
+    placeholders and fills them itself (the SMS gateway), so the text as written must fit too."""
+
+    max_chars: int
+    max_bytes: int
+    max_segments: int
+    template_sent: bool = False
+
+    def problem(self, text: str, encoding: str | None = None) -> str | None:
+        """Why ``text`` does not fit (a phrase such as ``is 2,000 UTF-8 bytes long; at most 1,500 fit``),
+        or None when it fits. Cheap for texts that fit: segments are counted only when they could matter."""
+        chars = len(text)
+        if chars > self.max_chars:
+            return f"is {chars:,} characters long; at most {self.max_chars:,} fit"
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            return f"holds U+{ord(text[exc.start]):04X}, a lone surrogate, which cannot be encoded as UTF-8"
+        if size > self.max_bytes:
+            return f"is {size:,} UTF-8 bytes long; at most {self.max_bytes:,} fit"
+        if -(-min(size, 2 * chars) // 67) > self.max_segments:  # UTF-16 units and septets are at most this
+            segments = sms_segments(text, encoding)
+            if segments > self.max_segments:
+                return f"takes {segments:,} SMS segments; at most {self.max_segments:,} fit"
+        return None
+
+    def fits_every(self, chars: int, size: int) -> bool:
+        """Whether every text of at most ``chars`` characters and ``size`` UTF-8 bytes fits (a quick
+        check that spares looking at each message when none can be too long)."""
+        return (chars <= self.max_chars and size <= self.max_bytes
+                and -(-min(size, 2 * chars) // 67) <= self.max_segments)
+
+    def __str__(self) -> str:
+        return f"{self.max_chars:,} characters, {self.max_bytes:,} UTF-8 bytes and {self.max_segments:,} SMS segments"
+
+
+#: Per SMS backend type, the largest message one recipient may get. Kept here as data so that the loader
+#: checks every rendered message at load time without importing the adapters (and httpx); the senders
+#: check it again before a request is built. Why these numbers:
+#: - sms-gateway: the gateway refuses a ``text`` over 1,500 bytes (error_code 413, seed 003 /
+#:   backends.md); 1,500 bytes take at most 23 segments (1,500 UCS-2 units / 67).
+#: - ogangi: the text travels Base64-encoded in the request path; 1,000 characters and 2,000 UTF-8 bytes
+#:   (2,668 Base64 characters) keep the whole URL well under the 8 KiB many servers and proxies accept,
+#:   and 15 segments is what 1,000 UCS-2 characters take.
+MESSAGE_BOUNDS: Mapping[BackendType, MessageBound] = MappingProxyType({
+    BackendType.SMS_GATEWAY: MessageBound(max_chars=1500, max_bytes=1500, max_segments=23, template_sent=True),
+    BackendType.OGANGI: MessageBound(max_chars=1000, max_bytes=2000, max_segments=15),
+})
 
 
 RequestObserver = Callable[[str, str, str], None]  # (backend, method, status or error) per request sent
@@ -59,6 +139,9 @@ class ConnectContext:
     environ: Mapping[str, str]
     redactor: Redactor
     on_request: RequestObserver | None = None
+    #: called before a request that may change a backend, with the longest it can take: the writer
+    #: lease's guard (``WriterLease.ensure_time``), so a writer that lost its lease sends nothing
+    before_write: Callable[[float], None] | None = None
 
 
 @runtime_checkable

@@ -176,7 +176,8 @@ class SmsGatewayClient:
         if scheme_name not in {s.value for s in AuthScheme}:
             raise PermanentBackendError(f"options.authScheme must be digest or basic, not {scheme_name!r}",
                                         backend=spec.name, operation="connect")
-        secret = resolve_secret(password, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
+        secret = ctx.redactor.register(resolve_secret(password, base_dir=ctx.root, environ=ctx.environ,
+                                                      redactor=ctx.redactor), user=username)  # and its Basic form
         auth: httpx.Auth = (httpx.DigestAuth(username, secret.reveal()) if scheme_name == AuthScheme.DIGEST
                             else httpx.BasicAuth(username, secret.reveal()))
         return cls(BackendHttp.for_backend(spec, ctx, auth=auth, transport=transport, sleep=sleep))

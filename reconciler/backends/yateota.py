@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.http import BackendHttp
+from reconciler.backends.http import BackendHttp, ListingBudget
 from reconciler.backends.protocol import BackendTraits, ConnectContext
 from reconciler.errors import BackendError, MalformedReplyError, PermanentBackendError, SecretError
 from reconciler.model import BackendSpec, BackendType, DesiredState, SimCampaignSpec
@@ -108,6 +108,7 @@ class YateOtaClient:
     ) -> YateOtaClient:
         """A client for ``spec``, its secret resolved now (``transport``/``sleep`` are for tests)."""
         options = YateOtaOptions.from_spec(spec)
+        ctx.redactor.register_header(options.auth_header)
         http = BackendHttp.for_backend(spec, ctx, auth=SecretHeaderAuth(options.auth_header, _secret(spec, ctx)),
                                        transport=transport, sleep=sleep)
         return cls(http, path=options.path, page_size=options.page_size)
@@ -156,12 +157,15 @@ class YateOtaClient:
         return tuple(_trace_event(record) for record in _records(body, "trace", "events"))
 
     async def all_participants(self, campaign_id: int, state: str | None = None) -> tuple[ObservedParticipant, ...]:
-        """Every participant (in ``state``), page by page of ``page_size`` until a shorter page."""
+        """Every participant (in ``state``), page by page of ``page_size`` until a shorter page, within
+        ``limits.maxListPages`` and ``maxListItems`` (a ``ReplyLimitError`` naming the backend beyond)."""
+        budget = ListingBudget(self.http, "query_participants")
         collected: list[ObservedParticipant] = []
         while True:
             page = await self.query_participants(
                 campaign_id, limit=self.page_size, offset=len(collected), state=state
             )
+            budget.add(len(page))
             collected.extend(page)
             if len(page) < self.page_size:
                 return tuple(collected)

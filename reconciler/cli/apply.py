@@ -18,10 +18,13 @@ from reconciler.cli.event_loop import run_to_completion
 from reconciler.cli.progress import progress_for
 from reconciler.cli.render import render_diagnostics, render_json, render_markdown, render_report, render_text
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
+from reconciler.engine.store_access import open_writer
+from reconciler.errors import StateStoreError
+from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHolder
 from reconciler.planner import PlanOptions, PruneMode
 from reconciler.logs import configure_logging
 from reconciler.secrets import Redactor
-from reconciler.state.store import DEFAULT_STATE_URL
+from reconciler.state.store import DEFAULT_STATE_URL, STATE_ENV
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -32,10 +35,28 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML files or folders (default: campaigns.d/)")
     parser.add_argument("--root", type=Path, help="repository root that file paths must stay inside "
                                                   "(default: the git work tree of the first PATH)")
-    parser.add_argument("--state", default=DEFAULT_STATE_URL, metavar="URL",
-                        help=f"state store (default: {DEFAULT_STATE_URL})")
+    parser.add_argument("--state", default=os.environ.get(STATE_ENV) or DEFAULT_STATE_URL, metavar="URL",
+                        help=f"state store: sqlite:///PATH (one machine) or postgresql://... (shared; libpq's "
+                             f"PGHOST, PGUSER, PGPASSWORD... fill in what the URL leaves out). Default: "
+                             f"${STATE_ENV}, else {DEFAULT_STATE_URL}")
     parser.add_argument("--no-state", action="store_true",
                         help="use no state store (write-only values are then unknown and re-applied)")
+
+
+def add_writer_arguments(parser: argparse.ArgumentParser, *, lock_timeout: bool = True) -> None:
+    """The writer lease's options and the duplicate-risk confirmation, shared by apply and watch (whose
+    ``--standby`` is its way of waiting)."""
+    if lock_timeout:
+        parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                            help="if another writer holds the state store's lease, wait this long for it "
+                                 "(default 0: refuse at once, naming the holder)")
+    parser.add_argument("--lease-ttl", type=float, default=DEFAULT_TTL_SECONDS, metavar="SECONDS",
+                        help="how long the writer lease lasts unless renewed (renewed every third of it; "
+                             "default %(default)s): a crashed writer on another machine is taken over after it")
+    parser.add_argument("--risk-duplicate-sms", action="store_true",
+                        help="send SMS campaigns that this state store has no record of through backends "
+                             "that cannot be asked what they already sent (Ogangi): if another store sent "
+                             "them, recipients get them twice")
 
 
 def add_prune_argument(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +94,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--plan", type=Path, metavar="FILE",
                         help="apply exactly this saved plan; refuse it if the world has changed since")
     add_prune_argument(parser)
+    add_writer_arguments(parser)
     parser.add_argument("--allow-replace", action="store_true",
                         help="allow replacing a started campaign whose change the backend refuses in place")
     parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
@@ -91,7 +113,8 @@ def request_from(args: argparse.Namespace, *, dry_run: bool) -> PassRequest:
     if getattr(args, "plan", None) is not None:
         saved = json.loads(args.plan.read_text(encoding="utf-8"))["actions"]
     prune = prune_mode(args)
-    options = PlanOptions(prune=prune, allow_replace=getattr(args, "allow_replace", False))
+    options = PlanOptions(prune=prune, allow_replace=getattr(args, "allow_replace", False),
+                          risk_duplicate_sms=getattr(args, "risk_duplicate_sms", False))
     state = None if args.no_state else args.state
     return PassRequest(paths, args.root, state, options, dry_run, saved)
 
@@ -108,13 +131,38 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
-    with progress_for(enabled=not dry_run and args.output == "text") as progress:
-        result = run_to_completion(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
-                                      redactor=redactor, progress=progress))
+    store = None
+    if not dry_run and request.state_url is not None:
+        try:  # the writer lease is held for the whole run: load, observe, plan, apply, record
+            store = open_writer(request.state_url, base_dir=Path("."), command=command_line(args),
+                                lock_timeout=max(args.lock_timeout, 0.0), ttl=args.lease_ttl,
+                                on_wait=waiting_for)
+        except StateStoreError as exc:
+            print(f"reconcile: {redactor.scrub(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
+    try:
+        with progress_for(enabled=not dry_run and args.output == "text") as progress:
+            result = run_to_completion(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
+                                                redactor=redactor, progress=progress, store=store))
+    finally:
+        if store is not None:
+            store.close()
     return report(result, args, redactor, dry_run=dry_run)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """What the lease shows another writer about this one (no values: a path may say enough)."""
+    return "reconcile apply --plan" if getattr(args, "plan", None) is not None else "reconcile apply"
+
+
+def waiting_for(holder: LeaseHolder) -> None:
+    print(f"reconcile: waiting for the state store's writer lease, {holder.describe()}", file=sys.stderr)
+
+
 def report(result: PassResult, args: argparse.Namespace, redactor: Redactor, *, dry_run: bool) -> int:
+    if result.lease_lost:
+        print(f"reconcile: {redactor.scrub(result.lease_lost)}", file=sys.stderr)
+        return EXIT_ERROR
     if result.plan is None:
         print(redactor.scrub(render_diagnostics(result.diagnostics)), file=sys.stderr)
         print(f"{sum(1 for _ in result.diagnostics)} problem(s); nothing was planned or changed.", file=sys.stderr)
@@ -136,6 +184,7 @@ def report(result: PassResult, args: argparse.Namespace, redactor: Redactor, *, 
     if plan.has_errors:
         print("The plan has errors: nothing was changed.", file=sys.stderr)
         return EXIT_ERROR
+
     if result.report is not None:
         print(redactor.scrub(render_report(result.report)), file=sys.stderr if args.output != "text" else sys.stdout)
     if not result.ok:

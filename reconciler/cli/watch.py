@@ -9,12 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.cli.apply import add_common_arguments, add_prune_argument, prune_mode
+import structlog
+
+from reconciler.cli.apply import add_common_arguments, add_prune_argument, add_writer_arguments, prune_mode
 from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
 from reconciler.planner import PlanOptions
 from reconciler.engine.reconcile import PassRequest
 from reconciler.secrets import Redactor, SecretRef, resolve_secret
+
+
+log = structlog.get_logger("reconciler.daemon")
+DEFAULT_MAX_CONNECTIONS = 4096  # = ServerOptions.max_connections (the web stack is imported only to run)
+DEFAULT_HEADER_TIMEOUT_S = 5.0
 
 
 def register(subparsers: Any) -> None:
@@ -37,8 +44,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--webhook-token-env", metavar="NAME",
                         help="environment variable holding the token that webhook URLs must carry")
     parser.add_argument("--webhook-token-file", type=Path, metavar="PATH", help="file holding that token")
+    parser.add_argument("--status-token-env", metavar="NAME",
+                        help="environment variable holding the token /status requires (Authorization: Bearer "
+                             "TOKEN); without a token /status is served on a loopback --listen address only")
+    parser.add_argument("--status-token-file", type=Path, metavar="PATH", help="file holding that token")
+    parser.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                        help="most HTTP connections open at once (default %(default)s; never more than the "
+                             "descriptor limit less a reserve for the state store)")
+    parser.add_argument("--header-timeout", type=_positive_float, default=DEFAULT_HEADER_TIMEOUT_S,
+                        metavar="SECONDS", help="close a connection that has not sent a complete request head "
+                                                "this long after connecting or after its last reply "
+                                                "(default %(default)s)")
     parser.add_argument("--standby", action="store_true",
-                        help="if another daemon writes to the state store, wait for it instead of exiting")
+                        help="if another writer holds the state store's lease, wait and take over when it "
+                             "releases it, dies or stops renewing it (several daemons on one PostgreSQL store: "
+                             "one active, the others standing by)")
+    add_writer_arguments(parser, lock_timeout=False)
     parser.add_argument("--shutdown-grace", type=float, default=20.0, metavar="SECONDS",
                         help="on SIGTERM, how long the pass in flight may take to finish (default %(default)s)")
     add_prune_argument(parser)
@@ -49,19 +70,41 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def webhook_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
-    if args.webhook_token_env:
-        ref = SecretRef(env=args.webhook_token_env)
-    elif args.webhook_token_file:
-        ref = SecretRef(file=str(args.webhook_token_file))
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text}")
+    return value
+
+
+def _token(env: str | None, file: Path | None, redactor: Redactor) -> str | None:
+    if env:
+        ref = SecretRef(env=env)
+    elif file:
+        ref = SecretRef(file=str(file))
     else:
         return None
     return resolve_secret(ref, base_dir=Path("."), redactor=redactor).reveal()
 
 
+def webhook_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
+    return _token(args.webhook_token_env, args.webhook_token_file, redactor)
+
+
+def status_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
+    return _token(args.status_token_env, args.status_token_file, redactor)
+
+
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
-    configure_logging(redactor=redactor, level=args.log_level,
+    configure_logging(redactor=redactor, level=args.log_level, capture_stdlib=True,
                       json=None if args.log_format is None else args.log_format == "json")
     if args.no_state:
         print("reconcile watch: the daemon needs a state store (it records what it sends); drop --no-state",
@@ -69,9 +112,23 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         token = webhook_token(args, redactor)
+        shown_to = status_token(args, redactor)
     except ReconcilerError as exc:
         print(f"reconcile watch: {exc}", file=sys.stderr)
         return 1
+    from reconciler.daemon.http_api import (ServerOptions, configure_server, connection_budget,
+                                            raise_open_files_limit, server_options)
+    from reconciler.daemon.triggers import ignore_files, store_files
+
+    # Descriptors: as many as the hard limit allows, and the HTTP server keeps a reserve of them for the
+    # state store (thousands of idle connections once left it none: "cannot open state store").
+    soft, hard = raise_open_files_limit()
+    configure_server(ServerOptions(status_token=shown_to, max_connections=args.max_connections,
+                                   header_timeout_s=args.header_timeout))
+    ignore_files(store_files(args.state))  # a store inside the watched tree must not trigger passes
+    log.info("daemon.limits", open_files=soft, open_files_hard=hard,
+             max_connections=connection_budget(server_options()).max_connections,
+             header_timeout_s=args.header_timeout)
     from reconciler.daemon.service import WatchService, WatchSettings  # the daemon's web stack: only when it runs
 
     prune = prune_mode(args)
@@ -79,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         paths=tuple(args.paths) or (Path("campaigns.d"),), root=args.root, state_url=args.state,
         listen=args.listen, resync_seconds=args.resync, debounce_ms=args.debounce_ms,
         shutdown_grace=args.shutdown_grace, webhook_token=token, git_url=args.git, git_branch=args.branch,
-        git_interval=args.interval, standby=args.standby,
-        request=PassRequest(paths=(), options=PlanOptions(prune=prune, allow_replace=args.allow_replace)))
+        git_interval=args.interval, standby=args.standby, lease_ttl=args.lease_ttl,
+        request=PassRequest(paths=(), options=PlanOptions(prune=prune, allow_replace=args.allow_replace,
+                                                          risk_duplicate_sms=args.risk_duplicate_sms)))
     return asyncio.run(WatchService(settings, environ=dict(os.environ), redactor=redactor).run())

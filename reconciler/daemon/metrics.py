@@ -28,9 +28,18 @@ class DaemonMetrics:
                               registry=r)
         self.webhooks = Counter("reconcile_webhooks_total", "Webhook deliveries by source and result",
                                 ["source", "result"], registry=r)
+        self.takeovers = Counter("reconcile_lease_takeovers_total",
+                                 "Writer leases taken from a writer that neither released nor renewed it",
+                                 registry=r)
+        self.role = Gauge("reconcile_writer_role", "1 for the daemon's current role (active, standby)", ["role"],
+                          registry=r)
         self.invalid = Counter("reconcile_invalid_declarations_total",
                                "Passes whose declarations did not validate (the last good state was kept)",
                                registry=r)
+
+    def set_role(self, role: str) -> None:
+        for known in ("active", "standby"):
+            self.role.labels(known).set(1 if known == role else 0)
 
     def record_report(self, report: ExecutionReport) -> None:
         for outcome in report.outcomes:

@@ -4,7 +4,12 @@ Three triggers (file events, the resync interval that corrects drift, the earlie
 webhooks feed one single-flight loop. A pass that only file or git changes triggered visits only the
 backends whose declarations changed (``scope``); every other pass visits all. An invalid commit never stops it: the diagnostics are logged and
 the last good declarations stay in force. SIGTERM/SIGINT stop taking work, let the pass in flight finish
-(bounded by ``shutdown_grace``), and exit 0; SIGHUP re-reads everything. One writer per state store.
+(bounded by ``shutdown_grace``), and exit 0; SIGHUP re-reads everything.
+
+One writer per state store: the daemon holds the store's writer lease for as long as it is active. With
+``--standby`` it waits for the lease (another daemon is active) and takes over when that one releases it,
+dies, or stops renewing it; a daemon that loses its lease (paused past its TTL) stops writing at once and
+goes back to standby (or exits 1 without ``--standby``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import structlog
 from reconciler.daemon.git_source import GitSource, GitSourceError
 from reconciler.daemon.health import ResourceHealth, fingerprints
 from reconciler.daemon.http_api import build_app, http_server
-from reconciler.daemon.lock import WriterLock
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scope import DECLARATION_TRIGGERS, LastSeen, backend_prints, changed_backends
 from reconciler.daemon.triggers import PassTrigger, every, watch_files
@@ -33,8 +37,11 @@ from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desir
 from reconciler.load import load_desired_state
 from reconciler.model import DesiredState, Kind, ResourceKey
 from reconciler.secrets import Redactor
+from reconciler.engine.store_access import request_bound
+from reconciler.errors import StateStoreError
+from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHeldError, WriterLease, read_holder
 from reconciler.state.ledger import SendLedger
-from reconciler.state.store import state_file_path
+from reconciler.state.store import Store, open_store
 
 log = structlog.get_logger("reconciler.daemon")
 
@@ -53,6 +60,7 @@ class WatchSettings:
     git_branch: str = "main"
     git_interval: float = 30.0
     standby: bool = False
+    lease_ttl: float = DEFAULT_TTL_SECONDS
     request: PassRequest = field(default_factory=lambda: PassRequest(paths=()))
 
 
@@ -72,16 +80,16 @@ class WatchService:
         self.declarations_invalid = False  # the last load failed: its error stays shown until one succeeds
         self.ready_flag = False
         self.passes = 0
-        self.state_path = state_file_path(settings.state_url)
-        self.lock = WriterLock(self.state_path.with_name(self.state_path.name + ".lock"))
-        self.git = GitSource(settings.git_url, settings.git_branch, self.state_path.parent) if settings.git_url else None
-        self._ledger: SendLedger | None = None
+        self.store: Store | None = None
+        self.lease: WriterLease | None = None
+        self.role = "starting"
+        self.git = GitSource(settings.git_url, settings.git_branch, Path(".reconciler")) if settings.git_url else None
 
     # --- what the endpoints show ------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, str]:
         if not self.lock_held:
-            return False, "standby: another daemon holds the state store"
+            return False, f"{self.role}: another daemon holds the state store's writer lease"
         return (True, "") if self.ready_flag else (False, self.last_error or "first pass not finished")
 
     def status(self) -> dict[str, Any]:
@@ -96,17 +104,16 @@ class WatchService:
                                   "reason": self.seen.reasons.get(key, ""),
                                   "blocked": self.health.blocked(ResourceKey(Kind.CAMPAIGN, row.campaign),
                                                                  time.time())})
-        return {"ready": self.ready()[0], "revision": self.git.revision if self.git else "",
+        return {"ready": self.ready()[0], "role": self.role, "lease_token": self.lease.token if self.lease else None,
+                "revision": self.git.revision if self.git else "",
                 "passes": self.passes, "last_error": self.last_error, "resources": resources}
 
     @property
     def lock_held(self) -> bool:
-        return self.lock._fd is not None
+        return self.role == "active"
 
     def ledger(self) -> SendLedger | None:
-        if self._ledger is None and self.state_path.exists():
-            self._ledger = SendLedger(self.state_path)
-        return self._ledger
+        return self.store.ledger if self.store is not None and self.lock_held else None
 
     # --- the loop -----------------------------------------------------------------------------------
 
@@ -121,52 +128,87 @@ class WatchService:
                                        webhooks=webhooks), self.settings.listen)
         server_task = asyncio.create_task(server.serve())
         try:
-            if not await self._acquire_lock():
-                return 1
-            await self._loop()
-            return 0
+            self.store = open_store(self.settings.state_url, writer=True)
+            assert self.store is not None
+            while await self._acquire_lease():
+                await self._loop()
+                if self.stop.is_set() or not self.settings.standby:
+                    break
+            code = 0 if self.stop.is_set() or self.lock_held else 1
+            log.info("daemon.exit", code=code, role=self.role)
+            return code
+        except StateStoreError as exc:
+            log.error("daemon.store_failed", error=self.redactor.scrub(str(exc)))
+            return 1
         finally:
             server.should_exit = True
             await server_task
-            self.lock.release()
-            if self._ledger is not None:
-                self._ledger.close()
+            if self.store is not None:
+                self.store.close()
 
-    async def _acquire_lock(self) -> bool:
-        while not self.lock.try_acquire():
-            if not self.settings.standby:
-                log.error("daemon.locked", store=str(self.state_path), holder_pid=self.lock.holder(),
-                          hint="another daemon writes to this state store; use --standby to wait")
-                return False
-            log.info("daemon.standby", store=str(self.state_path), holder_pid=self.lock.holder())
+    async def _acquire_lease(self) -> bool:
+        """Become the active writer (True), or wait as a standby until stopped (False)."""
+        assert self.store is not None
+        told = False
+        while not self.stop.is_set():
+            lease = WriterLease(self.store.db, command="reconcile watch", ttl=self.settings.lease_ttl)
             try:
-                await asyncio.wait_for(self.stop.wait(), timeout=2.0)
-                return False
-            except TimeoutError:
+                lease.acquire(timeout=0, request_bound=request_bound(self.last_good))
+            except LeaseHeldError as exc:
+                if not self.settings.standby:
+                    log.error("daemon.locked", holder=exc.holder.describe(),
+                              hint="another writer holds the state store's lease; use --standby to wait")
+                    return False
+                if not told:
+                    log.info("daemon.standby", holder=exc.holder.describe())
+                    told = True
+                self.role = "standby"
+                self.metrics.set_role("standby")
+                try:
+                    await asyncio.wait_for(self.stop.wait(), timeout=min(2.0, self.settings.lease_ttl / 3))
+                except TimeoutError:
+                    pass
                 continue
-        log.info("daemon.writer", store=str(self.state_path), pid=os.getpid())
-        return True
+            self.store.lease = self.lease = lease
+            self.role = "active"
+            self.metrics.set_role("active")
+            if lease.taken_over:
+                self.metrics.takeovers.inc()
+            log.info("daemon.writer", token=lease.token, pid=os.getpid(), took_over=lease.taken_over)
+            return True
+        return False
+
+    def _lost_lease(self, why: str) -> None:
+        """Another writer has the store: stop writing now; back to standby (or exit) after this pass."""
+        log.error("daemon.lease_lost", reason=why)
+        self.role = "standby" if self.settings.standby else "stopped"
+        self.metrics.set_role("standby")
+        self.ready_flag = False
+        if self.store is not None:
+            self.store.lease = None
+        self.trigger.fire("lease lost")
 
     async def _loop(self) -> None:
         background = [asyncio.create_task(every(self.settings.resync_seconds, "resync", self.trigger, self.stop))]
         if self.git is not None:
             background.append(asyncio.create_task(every(self.settings.git_interval, "git", self.trigger, self.stop)))
         else:
+            # an event of its own: watchfiles sets the one it is given when its task is cancelled, and this
+            # loop also ends when the lease is lost, which must not look like a shutdown
             background.append(asyncio.create_task(
-                watch_files(self.settings.paths, self.trigger, self.stop, debounce_ms=self.settings.debounce_ms)))
+                watch_files(self.settings.paths, self.trigger, asyncio.Event(), debounce_ms=self.settings.debounce_ms)))
         self.trigger.fire("start")
         retry_timer: asyncio.TimerHandle | None = None
         try:
-            while not self.stop.is_set():
+            while not self.stop.is_set() and self.lock_held:
                 reasons = await self.trigger.wait()
-                if self.stop.is_set():
+                if self.stop.is_set() or not self.lock_held:
                     break
                 await self._bounded_pass(reasons)
                 if retry_timer is not None:
                     retry_timer.cancel()
                 retry_timer = self._schedule_retry()
         finally:
-            self.stop.set()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -223,7 +265,10 @@ class WatchService:
         request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url)
         result = await reconcile_desired(target, request, now=datetime.now(UTC), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
-                                         on_request=self.metrics.record_request)
+                                         on_request=self.metrics.record_request, store=self.store)
+        if result.lease_lost or (self.lease is not None and self.lease.lost):
+            self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
+            return
         self.declared_prints = declared
         self._record(result, prints, reasons, time.monotonic() - started, scope)
 

@@ -1,12 +1,15 @@
 """Webhook receivers: the SMS gateway's pushes and the IoT campaign manager's callbacks.
 
 Neither sender can sign, so each receiver URL carries a secret token (``/webhooks/<source>/<token>``),
-compared in constant time. Bodies over ``MAX_BODY`` are refused; a body seen in the last hour is a replay
-and is ignored (counted, answered 200 so the sender does not retry).
+compared in constant time as UTF-8 bytes (any token a URL can carry, non-ASCII included, is just a wrong
+token: 404, counted as unauthenticated). Bodies over ``MAX_BODY`` are refused, and so is a body that takes
+longer than ``BODY_TIMEOUT_S`` to arrive; a body seen in the last hour is a replay and is ignored
+(counted, answered 200 so the sender does not retry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -25,8 +28,15 @@ from reconciler.state.ledger import SendLedger
 
 log = structlog.get_logger("reconciler.daemon.webhooks")
 MAX_BODY = 1024 * 1024
+BODY_TIMEOUT_S = 30.0
 REPLAY_WINDOW_S = 3600
 REPLAY_MEMORY = 10_000
+
+
+def _utf8(text: str) -> bytes:
+    """``hmac.compare_digest`` refuses str with non-ASCII characters (a TypeError, i.e. a 500 per request):
+    compare the UTF-8 bytes (surrogates, which a decoded URL may hold, encoded as they are)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 class ReplayGuard:
@@ -50,14 +60,15 @@ class ReplayGuard:
 class WebhookReceivers:
     def __init__(self, *, token: str | None, metrics: DaemonMetrics, ledger: Callable[[], SendLedger | None],
                  on_event: Callable[[str], None]) -> None:
-        self._token = token
+        self._token = _utf8(token) if token else None
         self._metrics = metrics
         self._ledger = ledger
         self._on_event = on_event
         self._replays = ReplayGuard()
 
     async def _accept(self, request: Request, source: str) -> bytes | Response:
-        if not self._token or not hmac.compare_digest(request.path_params.get("token", ""), self._token):
+        given = _utf8(str(request.path_params.get("token", "")))
+        if self._token is None or not hmac.compare_digest(given, self._token):
             self._metrics.webhooks.labels(source, "unauthenticated").inc()
             return JSONResponse({"error": "unknown receiver"}, status_code=404)
         declared = request.headers.get("content-length")
@@ -65,11 +76,16 @@ class WebhookReceivers:
             self._metrics.webhooks.labels(source, "too-large").inc()
             return JSONResponse({"error": "body too large"}, status_code=413)
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                self._metrics.webhooks.labels(source, "too-large").inc()
-                return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        self._metrics.webhooks.labels(source, "too-large").inc()
+                        return JSONResponse({"error": "body too large"}, status_code=413)
+        except TimeoutError:
+            self._metrics.webhooks.labels(source, "too-slow").inc()
+            return JSONResponse({"error": f"body not received within {BODY_TIMEOUT_S:g} s"}, status_code=408)
         if not self._replays.first_time(body):
             self._metrics.webhooks.labels(source, "replay").inc()
             return JSONResponse({"ignored": "replay"})

@@ -26,6 +26,7 @@ from reconciler.model import ResourceKey
 from reconciler.planner import memory
 from reconciler.planner.plan import Plan
 from reconciler.secrets import Redactor
+from reconciler.state.lease import LeaseLostError
 from reconciler.state.store import InventoryEntry, StateStore
 
 log = structlog.get_logger("reconciler.engine")
@@ -116,6 +117,8 @@ class Executor:
             produced = await perform(action)
         except UnknownOutcomeError as exc:
             return self._finish(action, OutcomeStatus.UNKNOWN, str(exc), started)
+        except LeaseLostError:
+            raise  # not this action's failure: the whole run must stop
         except ReconcilerError as exc:  # backend refusals, store failures: reported per action
             permanent = isinstance(exc, PermanentBackendError | AuthError)
             return self._finish(action, OutcomeStatus.FAILED, str(exc), started, permanent=permanent)

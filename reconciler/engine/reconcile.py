@@ -33,8 +33,11 @@ from reconciler.planner import Plan, PlanInput, PlanOptions, plan
 from reconciler.planner.plan import SmsOutlook
 from reconciler.planner.serialize import action_json
 from reconciler.secrets import Redactor
-from reconciler.state.ledger import SendLedger
-from reconciler.state.store import SqliteStateStore, StateStore, StoreView, open_state_store, state_file_path
+from reconciler.engine.store_access import open_writer, reading, request_bound
+from reconciler.errors import StateStoreError
+from reconciler.state.lease import LeaseLostError, read_holder
+from reconciler.state.ledger import ReadOnlyLedger, SendLedger
+from reconciler.state.store import StateStore, Store, StoreView, open_store
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class PassResult:
     stale: str = ""  # why a saved plan was refused
     files: tuple[str, ...] = field(default_factory=tuple)
     sms: Mapping[str, SmsOutlook] = field(default_factory=dict)  # SMS campaigns as they stood before applying
+    lease_lost: str = ""  # why the writer stopped: another writer took the store over
 
     @property
     def ok(self) -> bool:
@@ -67,54 +71,70 @@ class PassResult:
         return self.report is None or self.report.ok
 
 
-def open_store_for(request: PassRequest, base_dir: Path) -> StateStore | None:
-    """The store, or None: a dry run never creates a store that does not exist yet."""
+def open_store_for(request: PassRequest, base_dir: Path, desired: DesiredState | None = None) -> Store | None:
+    """The store, or None: a dry run never creates a store that does not exist yet; an apply holds the
+    writer lease (refused at once when another writer has it: the CLI and the daemon open the store
+    themselves, with ``--lock-timeout``, and pass it in)."""
     if request.state_url is None:
         return None
-    if request.dry_run and not state_file_path(request.state_url, base_dir=base_dir).exists():
-        return None
-    return open_state_store(request.state_url, base_dir=base_dir)
+    if request.dry_run:
+        return open_store(request.state_url, base_dir=base_dir, writer=False)
+    return open_writer(request.state_url, base_dir=base_dir, command="reconcile apply",
+                       bound=request_bound(desired))
 
 
 PlanFilter = Callable[[Plan], Plan]
 
 
 async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
-                   base_dir: Path = Path("."), progress: ProgressSink | None = None) -> PassResult:
+                   base_dir: Path = Path("."), progress: ProgressSink | None = None,
+                   store: Store | None = None) -> PassResult:
     """Load the declared state, then reconcile it (see ``reconcile_desired``)."""
     loaded = load_desired_state(list(request.paths), root=request.root)
     if loaded.desired is None:
         return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
     return await reconcile_desired(loaded.desired, request, now=now, environ=environ, redactor=redactor,
                                    base_dir=base_dir, progress=progress, diagnostics=tuple(loaded.diagnostics),
-                                   files=tuple(loaded.files))
+                                   files=tuple(loaded.files), store=store)
 
 
 async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now: datetime,
                             environ: Mapping[str, str], redactor: Redactor, base_dir: Path = Path("."),
                             progress: ProgressSink | None = None, diagnostics: tuple[Diagnostic, ...] = (),
                             files: tuple[str, ...] = (), hold: PlanFilter | None = None,
-                            on_request: RequestObserver | None = None) -> PassResult:
+                            on_request: RequestObserver | None = None, store: Store | None = None) -> PassResult:
     """Observe, plan and (unless a dry run) apply an already loaded desired state. ``hold`` may take
-    actions out of the plan before it is applied (the daemon's backoff and stalled resources).
+    actions out of the plan before it is applied (the daemon's backoff and stalled resources). ``store``:
+    the caller's open store (its writer lease held for an apply); without it the store named by the
+    request is opened (and closed) here.
 
     What became of SMS handed to a backend by earlier passes is asked afterwards (``refresh_deliveries``):
     those fates only move ledger counts on, nothing in a plan depends on them, and for a large campaign
     they are hundreds of requests, which must not delay carrying an edit to the backends. (What this
     pass sent is not asked about: it is still queued.) The counts a plan shows are therefore those of
-    the ledger when the pass began."""
-    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor, on_request=on_request)
+    the ledger when the pass began.
+
+    A writer that loses its lease mid-pass stops: the result carries one error, nothing more is sent."""
+    owned = store is None
+    try:
+        if owned:
+            store = open_store_for(request, base_dir, desired)
+    except StateStoreError as exc:
+        return PassResult(diagnostics=diagnostics + (Diagnostic(redactor.scrub(str(exc))),), desired=desired,
+                          files=files)
+    lease = store.lease if store is not None else None
+    ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor, on_request=on_request,
+                         before_write=lease.ensure_time if lease is not None else None)
     conns = connect(desired, ctx, with_writers=not request.dry_run)
     if conns.diagnostics:
-        await conns.aclose()
+        await _close({}, conns, store if owned else None)
         return PassResult(diagnostics=diagnostics + tuple(conns.diagnostics), desired=desired,
                           files=files)
-    store = open_store_for(request, base_dir)
-    ledger = SendLedger(store.path) if isinstance(store, SqliteStateStore) else None
     senders: dict[str, SmsSender] = {}
-    pass_ = _Pass(desired, request, conns, store, ledger, senders, ctx, now, redactor, progress, hold)
+    pass_ = _Pass(desired, request, conns, store, senders, ctx, now, redactor, progress, hold)
     try:
-        sent_before = ledger.last_key() if ledger is not None else 0
+        ledger = store.ledger if store is not None else None
+        sent_before = ledger.last_seq() if ledger is not None else 0
         result = await pass_.plan_and_apply(diagnostics, files)
         if ledger is not None and not request.dry_run:
             queryable = _sender_cache(desired, ctx, senders, queryable_only=True)
@@ -122,8 +142,11 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
             if problem and result.plan is not None:
                 result = replace(result, plan=replace(result.plan, notes=result.plan.notes + (problem,)))
         return result
+    except LeaseLostError as exc:
+        return PassResult(diagnostics=diagnostics + (Diagnostic(str(exc)),), desired=desired, files=files,
+                          lease_lost=str(exc))
     finally:
-        await _close(senders, conns, ledger, store)
+        await _close(senders, conns, store if owned else None)
 
 
 @dataclass
@@ -133,8 +156,7 @@ class _Pass:
     desired: DesiredState
     request: PassRequest
     conns: Connections
-    store: StateStore | None
-    ledger: SendLedger | None
+    store: Store | None
     senders: dict[str, SmsSender]
     ctx: ConnectContext
     now: datetime
@@ -143,11 +165,15 @@ class _Pass:
     hold: PlanFilter | None
 
     async def plan_and_apply(self, diagnostics: tuple[Diagnostic, ...], files: tuple[str, ...]) -> PassResult:
-        desired, request, store, ledger = self.desired, self.request, self.store, self.ledger
-        view = store.view() if store is not None else StoreView(available=False)
-        observed = await observe_all(self.conns.readers, desired, redactor=self.redactor)
-        outlooks = sms_outlooks(desired, ledger)
-        decided = plan(PlanInput(desired, observed, self.conns.traits, view, self.now, request.options, outlooks))
+        desired, request, store = self.desired, self.request, self.store
+        with reading(store):
+            view = store.state.view() if store is not None else StoreView(available=False)
+            observed = await observe_all(self.conns.readers, desired, redactor=self.redactor)
+            outlooks = sms_outlooks(desired, store.ledger if store is not None else None,
+                                    established=store_established(store),
+                                    cannot_ask={n for n, t in self.conns.traits.items() if not t.sms_queryable})
+        options = request.options if not request.dry_run else replace(request.options, reapply_unknown=False)
+        decided = plan(PlanInput(desired, observed, self.conns.traits, view, self.now, options, outlooks))
         if self.hold is not None:
             decided = self.hold(decided)
         base = PassResult(diagnostics, desired, observed, decided, files=files, sms=outlooks)
@@ -157,22 +183,34 @@ class _Pass:
             stale = compare_saved(request.saved_actions, decided)
             if stale:
                 return replace(base, stale=stale)
-        executor = Executor(writers=self.conns.writers, store=store, redactor=self.redactor, progress=self.progress,
+        executor = Executor(writers=self.conns.writers, store=store.state if store is not None else None,
+                            redactor=self.redactor, progress=self.progress,
                             performers=self._performers(decided))
         return replace(base, report=await executor.run(decided))
 
     def _performers(self, decided: Plan) -> dict[Verb, Any]:
         performers: dict[Verb, Any] = {}
-        if self.ledger is None:
+        if self.store is None:
             performers[Verb.SEND_SMS] = _no_ledger
         elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
             make = _sender_cache(self.desired, self.ctx, self.senders)
             for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:
                 make(backend)
             tz = self.now.tzinfo
-            performers[Verb.SEND_SMS] = SmsDispatcher(desired=self.desired, senders=self.senders, ledger=self.ledger,
-                                                      now=lambda: datetime.now(tz))
+            performers[Verb.SEND_SMS] = SmsDispatcher(
+                desired=self.desired, senders=self.senders, ledger=self.store.ledger, lease=self.store.lease,
+                now=lambda: datetime.now(tz), risk_duplicates=self.request.options.risk_duplicate_sms)
         return performers
+
+
+def store_established(store: Store | None) -> bool:
+    """Whether the store had a writer before the current one (for a reader: before the next one, whose
+    token will follow the stored one), so a campaign with no record in it is new, not lost."""
+    if store is None:
+        return False
+    if store.lease is not None:
+        return (store.lease.token or 0) > 1
+    return read_holder(store.db) is not None
 
 
 async def _read_fates(desired: DesiredState, ledger: SendLedger, senders: Callable[[str], SmsSender | None],
@@ -234,28 +272,31 @@ async def observe_declared(paths: Sequence[Path], *, root: Path | None, environ:
     desired = loaded.desired
     ctx = ConnectContext(root=Path(desired.root), environ=environ, redactor=redactor)
     conns = connect(desired, ctx, with_writers=False)
-    path = state_file_path(state_url) if state_url else None
-    ledger = SendLedger(path) if path is not None and path.exists() else None
+    try:
+        store = open_store(state_url, writer=False) if state_url else None
+    except StateStoreError as exc:
+        await conns.aclose()
+        return PassResult(tuple(loaded.diagnostics) + (Diagnostic(redactor.scrub(str(exc))),), desired), {}
+    ledger = ReadOnlyLedger(store.ledger) if store is not None else None
     senders: dict[str, SmsSender] = {}
     try:
         if conns.diagnostics:
             return PassResult(tuple(loaded.diagnostics) + tuple(conns.diagnostics), desired), {}
-        reading = (_read_fates(desired, ledger, _sender_cache(desired, ctx, senders, queryable_only=True),
-                               redactor)
-                   if ledger is not None else _none())
-        observed, problem = await asyncio.gather(observe_all(conns.readers, desired, redactor=redactor), reading)
+        fates = (_read_fates(desired, ledger, _sender_cache(desired, ctx, senders, queryable_only=True),  # type: ignore[arg-type]
+                             redactor)
+                 if ledger is not None else _none())
+        observed, problem = await asyncio.gather(observe_all(conns.readers, desired, redactor=redactor), fates)
         warnings = (Diagnostic(problem, severity=Severity.WARNING),) if problem else ()
         result = PassResult(tuple(loaded.diagnostics) + warnings, desired, observed, files=tuple(loaded.files))
-        return result, sms_outlooks(desired, ledger)
+        return result, sms_outlooks(desired, ledger)  # type: ignore[arg-type]
     finally:
-        await _close(senders, conns, ledger)
+        await _close(senders, conns, store)
 
 
-async def _close(senders: Mapping[str, SmsSender], conns: Connections, *files: SendLedger | StateStore | None) -> None:
-    """Close what a pass opened: its SMS senders' and backends' connections, then its ledger and store."""
+async def _close(senders: Mapping[str, SmsSender], conns: Connections, store: Store | None) -> None:
+    """Close what a pass opened: its SMS senders' and backends' connections, then its store."""
     for sender in senders.values():
         await sender.aclose()
     await conns.aclose()
-    for file in files:
-        if file is not None:
-            file.close()
+    if store is not None:
+        store.close()

@@ -3,7 +3,11 @@
 Order of work in a pass (each step durable before the next):
 1. resolve ``dispatching`` rows left by a crash or a lost reply: ask the backend by key where it can be
    asked (found -> accepted/failed, absent -> forgotten so the recipient is sent again); where it cannot,
-   they become ``unknown`` and are resent only with ``onUnknownOutcome: resend``;
+   they become ``unknown`` and are resent only with ``onUnknownOutcome: resend``. Rows an earlier writer
+   left wait until its requests are provably over (``WriterLease.recover_after``);
+1b. a store with no row of the campaign may not know what another store sent: keys are derived from the
+   campaign and the recipient, so each group is first asked about where the backend can be asked, and
+   where it cannot, a new store sends only with the operator's explicit yes (``risk_duplicates``);
 2. if the campaign is active and inside its sending window, stream the recipients (never loaded whole),
    skip those the ledger knows, commit a group as ``dispatching`` (with the fates of the group before),
    send it at the campaign's rate;
@@ -28,7 +32,9 @@ from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt, SmsSe
 from reconciler.load.recipients import iter_recipients
 from reconciler.model import DesiredState, Recipient, SmsCampaignSpec, SmsRunState, UnknownOutcomePolicy
 from reconciler.planner.timing import sending_hold
-from reconciler.state.ledger import NewSend, SendLedger, SendState, Settlement
+from reconciler.errors import PermanentBackendError
+from reconciler.state.lease import WriterLease
+from reconciler.state.ledger import LedgerRow, NewSend, SendLedger, SendState, Settlement
 
 log = structlog.get_logger("reconciler.engine.sms")
 FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.SENT,
@@ -75,8 +81,13 @@ class SmsCampaignRun:
 
     def __init__(self, *, spec: SmsCampaignSpec, desired: DesiredState, sender: SmsSender, ledger: SendLedger,
                  ports: tuple[int, ...], now: Callable[[], datetime],
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, lease: WriterLease | None = None,
+                 risk_duplicates: bool = False) -> None:
         self.spec = spec
+        self.lease = lease
+        self.risk_duplicates = risk_duplicates
+        self._sleep = sleep
+        self.probe = False  # ask the backend about each group before sending it (a store new to the campaign)
         self.desired = desired
         self.sender = sender
         self.ledger = ledger
@@ -93,6 +104,8 @@ class SmsCampaignRun:
 
     async def run(self) -> SmsRunReport:
         await self.resolve_dispatching()
+        if self.spec.state is SmsRunState.ACTIVE and not self.ledger.counts(self.backend, self.spec.name):
+            self._no_history()
         if self.spec.state is SmsRunState.ACTIVE:
             for _ in range(RESEND_ROUNDS):  # lost replies resolved as "never arrived" are sent again
                 await self.send_pending()
@@ -105,10 +118,26 @@ class SmsCampaignRun:
             await self.stop_queued()
         return self.report
 
+    def _no_history(self) -> None:
+        """This store has no row of the campaign: another store may have sent it (a new checkout, a lost
+        state file). Ask first where the backend can be asked; elsewhere refuse unless told to risk it."""
+        if self.sender.can_query:
+            self.probe = True
+            return
+        established = self.lease is not None and (self.lease.token or 0) > 1
+        if not established and not self.risk_duplicates:
+            raise PermanentBackendError(
+                f"this state store has no record of earlier sends of campaign {self.spec.name} and backend "
+                f"{self.backend} cannot be asked what it already sent: if it was sent from another store (a "
+                "new checkout, a lost state file) every recipient would get it again. Point --state at the "
+                "store that sent it, or run again with --risk-duplicate-sms", backend=self.backend,
+                operation="send-sms")
+
     async def resolve_dispatching(self) -> None:
         rows = self.ledger.rows(self.backend, self.spec.name, [SendState.DISPATCHING])
         if not rows:
             return
+        await self._wait_for_earlier_writer(rows)
         if not self.sender.can_query:
             self.ledger.settle((r.key, SendState.UNKNOWN, "", "no reply before a crash or timeout") for r in rows)
             self.report.unknown += len(rows)
@@ -118,6 +147,18 @@ class SmsCampaignRun:
                            forget=[r.key for r in rows if r.key not in known])
         self.report.recovered += len(rows)
         log.info("sms.recovered", campaign=self.spec.name, found=len(known), resend=len(rows) - len(known))
+
+    async def _wait_for_earlier_writer(self, rows: list[LedgerRow]) -> None:
+        """Rows of an earlier lease token may still be in flight from a writer that was cut off: wait
+        until its lease has run out plus the longest request (``recover_after``)."""
+        lease = self.lease
+        if lease is None or all(r.token == lease.token for r in rows):
+            return
+        wait = lease.recover_after - lease.clock()
+        if wait > 0:
+            log.info("sms.recovery_wait", campaign=self.spec.name, seconds=round(wait, 1),
+                     note="an earlier writer's requests may still be in flight")
+            await self._sleep(wait)
 
     async def send_pending(self) -> None:
         try:
@@ -158,9 +199,16 @@ class SmsCampaignRun:
     async def _dispatch(self, recipients: list[Recipient]) -> bool:
         """Commit, send, settle one group; False when the backend refuses everything (stop for now)."""
         sends = [NewSend(r.number, content_hash(self.spec.text, r)) for r in recipients]
-        rows = self.ledger.begin_dispatch(self.backend, self.spec.name, sends, settle=self._fates,
-                                          forget=self._unsent)
+        rows, collided = self.ledger.begin_dispatch(self.backend, self.spec.name, sends, settle=self._fates,
+                                                    forget=self._unsent)
         self._fates, self._unsent = [], []
+        if collided:
+            self.report.failed += len(collided)
+            self.report.errors.append(f"{len(collided)} recipient(s) not sent: their ledger key collides with "
+                                      "another recipient's (62-bit hash)")
+            log.error("sms.key_collision", campaign=self.spec.name, count=len(collided))
+        if self.probe and rows:
+            rows = await self._already_sent_elsewhere(rows)
         params = {r.number: r.params for r in recipients}
         messages = [OutgoingSms(row.key, row.recipient, params[row.recipient]) for row in rows]
         batches = [messages[i:i + self.sender.max_batch] for i in range(0, len(messages), self.sender.max_batch)]
@@ -170,6 +218,17 @@ class SmsCampaignRun:
             receipts = [r for batch in await asyncio.gather(*(self._send(b) for b in batches)) for r in batch]
         self._settle(receipts)
         return any(r.fate is not SmsFate.NOT_SENT for r in receipts) or not receipts
+
+    async def _already_sent_elsewhere(self, rows: list[LedgerRow]) -> list[LedgerRow]:
+        """Rows the backend already knows by their derived key (sent from another store): settled from
+        what it says, not sent again. The others are returned, to send."""
+        found = {r.key: r for r in await query_all(self.sender, [row.key for row in rows])}
+        if found:
+            self._fates += [self._settlement(r) for r in found.values()]
+            self.report.recovered += len(found)
+            log.warning("sms.sent_before", campaign=self.spec.name, count=len(found),
+                        note="the backend already had these messages (sent from another state store)")
+        return [row for row in rows if row.key not in found]
 
     async def _send(self, batch: list[OutgoingSms]) -> list[SmsReceipt]:
         for _ in batch:

@@ -12,13 +12,17 @@ from reconciler.backends.protocol import SmsSender
 from reconciler.engine.sms import SmsCampaignRun
 from reconciler.errors import TemporaryBackendError
 from reconciler.model import DesiredState, SmsCampaignSpec
+from reconciler.state.lease import WriterLease
 from reconciler.state.ledger import SendLedger
 
 
 class SmsDispatcher:
     def __init__(self, *, desired: DesiredState, senders: Mapping[str, SmsSender], ledger: SendLedger,
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime], lease: WriterLease | None = None,
+                 risk_duplicates: bool = False) -> None:
         self.desired = desired
+        self.lease = lease
+        self.risk_duplicates = risk_duplicates
         self.senders = senders
         self.ledger = ledger
         self.now = now
@@ -30,7 +34,8 @@ class SmsDispatcher:
         spec = self.desired.campaigns[action.params["campaign"]]
         assert isinstance(spec, SmsCampaignSpec)
         run = SmsCampaignRun(spec=spec, desired=self.desired, sender=self.senders[spec.backend],
-                             ledger=self.ledger, ports=self.ports_of(spec.name), now=self.now)
+                             ledger=self.ledger, ports=self.ports_of(spec.name), now=self.now, lease=self.lease,
+                             risk_duplicates=self.risk_duplicates)
         report = await run.run()
         if report.held.startswith("backend refused"):
             raise TemporaryBackendError(f"{report.sent} sent, then {report.held}", backend=spec.backend,

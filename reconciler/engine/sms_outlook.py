@@ -3,6 +3,7 @@ before planning (so the planner itself stays pure)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from reconciler.engine.sms import chunked, recipients_of
@@ -13,12 +14,14 @@ from reconciler.state.ledger import SendLedger, SendState
 CHUNK = 1000
 
 
-def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger | None) -> SmsOutlook:
-    if ledger is None:
-        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend)
-    counts = ledger.counts(spec.backend, spec.name)
+def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger | None, *,
+                history_unknown: bool = False) -> SmsOutlook:
+    """``history_unknown``: the store is new (or absent) and the backend cannot be asked what it sent."""
+    counts = ledger.counts(spec.backend, spec.name) if ledger is not None else {}
     if not counts:  # nothing sent yet: every recipient the loader counted (distinct, checked) is to send
-        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend)
+        return SmsOutlook(recipients=spec.recipients.count, to_send=spec.recipients.count, backend=spec.backend,
+                          history_unknown=history_unknown)
+    assert ledger is not None
     to_send = total = 0
     for chunk in chunked(recipients_of(spec, Path(desired.root)), CHUNK):
         numbers = list(dict.fromkeys(r.number for r in chunk))
@@ -33,9 +36,13 @@ def open_tasks(ledger: SendLedger, backend: str, campaign: str) -> tuple[str, ..
     return ledger.remote_ids(backend, campaign, [SendState.ACCEPTED])
 
 
-def sms_outlooks(desired: DesiredState, ledger: SendLedger | None) -> dict[str, SmsOutlook]:
-    """Declared SMS campaigns, plus campaigns only the ledger knows (removed from git) on declared backends."""
-    outlooks = {spec.name: sms_outlook(spec, desired, ledger)
+def sms_outlooks(desired: DesiredState, ledger: SendLedger | None, *, established: bool = False,
+                 cannot_ask: Collection[str] = ()) -> dict[str, SmsOutlook]:
+    """Declared SMS campaigns, plus campaigns only the ledger knows (removed from git) on declared backends.
+    ``established``: the store has had a writer before this one (a store's first writer cannot tell a new
+    campaign from one another store sent); ``cannot_ask``: backends that cannot be asked what they sent."""
+    outlooks = {spec.name: sms_outlook(spec, desired, ledger,
+                                       history_unknown=not established and spec.backend in cannot_ask)
                 for spec in desired.campaigns.values() if isinstance(spec, SmsCampaignSpec)}
     for backend, name in (ledger.campaigns() if ledger is not None else []):
         if name not in desired.campaigns and backend in desired.backends:

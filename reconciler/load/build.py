@@ -41,6 +41,18 @@ def build_desired_state(items: list[Declared], facts: Facts, *, root: str) -> De
     )
 
 
+#: the ``limits`` fields that bound replies and listings: schema key -> (BackendLimits field, type)
+REPLY_LIMITS: dict[str, tuple[str, type]] = {
+    "maxHeaderBytes": ("max_header_bytes", int),
+    "maxHeaderLines": ("max_header_lines", int),
+    "maxBodyBytes": ("max_body_bytes", int),
+    "maxDecodedBytes": ("max_decoded_bytes", int),
+    "maxCompressionRatio": ("max_compression_ratio", float),
+    "maxListPages": ("max_list_pages", int),
+    "maxListItems": ("max_list_items", int),
+}
+
+
 def _backend(item: Declared, facts: Facts) -> BackendSpec:
     spec = item.spec
     auth: dict[str, str | SecretRef] = {}
@@ -64,6 +76,7 @@ def _backend(item: Declared, facts: Facts) -> BackendSpec:
             requests_per_second=float(limits["requestsPerSecond"]) if "requestsPerSecond" in limits else None,
             timeout_seconds=float(limits.get("timeoutSeconds", 10.0)),
             max_retries=int(limits.get("maxRetries", 4)),
+            **{field: kind(limits[key]) for key, (field, kind) in REPLY_LIMITS.items() if key in limits},
         ),
         tls=TlsSettings(
             verify=tls.get("verify", True),

@@ -78,9 +78,10 @@ def load_desired_state(
 def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int) -> LoadResult:
     report = Report()
     repo_root = choose_root(paths, root)
-    files = find_yaml_files(paths, report, root=repo_root)
+    unlisted: list[str] = []
+    files = find_yaml_files(paths, report, root=repo_root, unreadable=unlisted)
     items: list[Declared] = []
-    unreadable = False
+    unreadable = bool(unlisted)  # a folder that could not be read may declare what a reference names
     for display, path in files:
         data = read_yaml_bytes(display, path, max_file_bytes=max_file_bytes, report=report)
         if data is None:
@@ -124,12 +125,22 @@ def _capped(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return sorted_diagnostics(result)
 
 
-def find_yaml_files(paths: Sequence[Path], report: Report, *, root: Path) -> list[tuple[str, Path]]:
+UNREADABLE_CONSEQUENCE = ("what it declares is unknown, so nothing is planned from this load (a campaign declared "
+                          "there would otherwise count as removed from git, and --prune would stop or delete it)")
+
+
+def find_yaml_files(paths: Sequence[Path], report: Report, *, root: Path,
+                    unreadable: list[str] | None = None) -> list[tuple[str, Path]]:
     """``*.yaml``/``*.yml`` under each path (hidden entries skipped), sorted; a named file is always read.
 
     A file found in a folder that is a symlink leading outside ``root`` is reported, not read: a pull
     request must not be able to make CI print parts of, say, ``/etc/shadow`` in diagnostics.
+
+    A folder that cannot be listed (permissions, I/O error) is an error naming it, never skipped: what it
+    declares would otherwise look removed from git (``unreadable`` collects such paths, as shown). Files
+    that cannot be read are reported when read.
     """
+    unlisted = unreadable if unreadable is not None else []
     found: list[tuple[str, Path]] = []
     seen: set[str] = set()
     real_root = os.path.realpath(root)
@@ -142,15 +153,33 @@ def find_yaml_files(paths: Sequence[Path], report: Report, *, root: Path) -> lis
 
     for path in paths:
         display = str(path)
-        if path.is_dir():
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as exc:  # e.g. a parent folder that may not be searched
+            unlisted.append(display)
+            report.add(Diagnostic(f"cannot read: {exc.strerror or exc.__class__.__name__}; {UNREADABLE_CONSEQUENCE}",
+                                  display))
+            continue
+        if mode is not None and stat.S_ISDIR(mode):
             batch: list[tuple[str, Path]] = []
-            for folder, subfolders, names in os.walk(path):
+            listed_before = len(unlisted)
+
+            def unlistable(exc: OSError, path: Path = path, display: str = display) -> None:
+                where = os.fsdecode(exc.filename) if exc.filename is not None else str(path)
+                shown_as = os.path.normpath(os.path.join(display, os.path.relpath(where, path)))
+                unlisted.append(shown_as)
+                report.add(Diagnostic(f"cannot read this folder: {exc.strerror or exc.__class__.__name__}; "
+                                      f"{UNREADABLE_CONSEQUENCE}", shown_as))
+
+            for folder, subfolders, names in os.walk(path, onerror=unlistable):
                 subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
                 for name in sorted(names):
                     if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
                         full = Path(folder) / name
                         batch.append((os.path.normpath(os.path.join(display, os.path.relpath(full, path))), full))
-            if not batch:
+            if not batch and len(unlisted) == listed_before:
                 report.add(Diagnostic(f"no *.yaml or *.yml files under {display}", display,
                                       severity=Severity.WARNING))
             for shown_as, full in batch:
@@ -160,7 +189,7 @@ def find_yaml_files(paths: Sequence[Path], report: Report, *, root: Path) -> lis
                                           shown_as))
                 else:
                     add(shown_as, full)
-        elif path.is_file():
+        elif mode is not None and stat.S_ISREG(mode):
             add(display, path)
         elif os.path.lexists(path):
             report.add(Diagnostic("not a regular file or directory", display))
@@ -184,7 +213,8 @@ def read_yaml_bytes(display: str, path: Path, *, max_file_bytes: int, report: Re
         with open(path, "rb") as handle:
             data = handle.read(max_file_bytes + 1)
     except OSError as exc:
-        report.add(Diagnostic(f"cannot read the file: {exc.strerror or exc.__class__.__name__}", display))
+        report.add(Diagnostic(f"cannot read the file: {exc.strerror or exc.__class__.__name__}; "
+                              f"{UNREADABLE_CONSEQUENCE}", display))
         return None
     if len(data) > max_file_bytes:
         report.add(Diagnostic(f"file is over the limit of {max_file_bytes:,} bytes (see --max-file-bytes)", display))

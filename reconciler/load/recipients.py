@@ -3,22 +3,27 @@
 Format: one recipient per line, ``number[,param...]``; an optional header line (recognised when its
 first field holds no digit, e.g. ``number,city``); blank lines and lines starting with ``#`` are
 skipped. A number is an optional ``+`` then 6 to 15 digits. Fields may be quoted CSV-style, but a
-row is always one line. Files are never loaded whole: the loader scans them once to check and
-count, and the sender streams them again with ``iter_recipients``.
+row is always one line, of at most ``MAX_LINE_BYTES``. Files are never loaded whole: the loader scans
+them once to check and count, and the sender streams them again with ``iter_recipients``.
+
+Parameters have no length limit of their own; what bounds them is the message each recipient gets,
+which must fit the campaign's backend (``oversized_messages``, called once the backend is known).
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.model import Recipient
 
 MAX_PROBLEMS_PER_FILE = 50
+MAX_LINE_BYTES = 64 * 1024  # a number and its parameters; a longer line is refused, never read whole
 NUMBER = re.compile(r"^\+?[0-9]{6,15}$")
 
 
@@ -55,13 +60,32 @@ def _split(text: str) -> list[str]:
     return next(csv.reader([text], strict=True), [""])
 
 
+def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """The file's lines, each cut at ``MAX_LINE_BYTES + 1`` bytes, with its full length (the rest of an
+    over-long line is skipped in chunks: memory stays bounded whatever the file holds)."""
+    readline = handle.readline
+    while raw := readline(MAX_LINE_BYTES + 1):
+        size = len(raw)
+        if size > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while rest := readline(1 << 20):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+        yield raw, size
+
+
 def _rows(path: Path) -> Iterator[_Row]:
     """Every content row of the file (comments, blank lines and the header skipped), good or bad."""
     with open(path, "rb") as handle:
         header_possible = True
-        for line_number, raw in enumerate(handle, start=1):
+        for line_number, (raw, size) in enumerate(_lines(handle), start=1):
             if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if size > MAX_LINE_BYTES:
+                header_possible = False
+                yield _Row(line_number, 1, problem=f"line is {size:,} bytes long, over the limit of "
+                                                   f"{MAX_LINE_BYTES:,} bytes per row (a number and its parameters)")
+                continue
             if b"\x00" in raw:
                 yield _Row(line_number, raw.index(b"\x00") + 1, problem="line contains a NUL byte (binary file?)")
                 continue
@@ -96,6 +120,8 @@ class RecipientScan:
 
     count: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    params_chars: int = 0  # the most characters the parameters of one good row take together
+    params_bytes: int = 0  # the same in UTF-8 bytes
 
 
 def scan_recipients(path: Path, *, display: str, max_problems: int = MAX_PROBLEMS_PER_FILE) -> RecipientScan:
@@ -133,6 +159,13 @@ def scan_recipients(path: Path, *, display: str, max_problems: int = MAX_PROBLEM
                 continue
             seen.add(key)
             scan.count += 1
+            if row.params:
+                chars = sum(map(len, row.params))
+                size = chars if all(map(str.isascii, row.params)) else sum(len(p.encode()) for p in row.params)
+                if chars > scan.params_chars:
+                    scan.params_chars = chars
+                if size > scan.params_bytes:
+                    scan.params_bytes = size
     except OSError as exc:
         scan.diagnostics.append(Diagnostic(f"cannot read recipients: {exc.strerror or exc}", display))
         return scan
@@ -156,6 +189,38 @@ def _first_lines(path: Path, keys: set[int]) -> dict[int, int]:
             key = dedupe_key(row.number)
             if key in keys and key not in found:
                 found[key] = row.line
+    return found
+
+
+@dataclass
+class OversizedMessages:
+    """Rows whose message does not fit: ``rows`` holds ``(line, col, number, why)`` of the first ones,
+    ``more`` counts the rest, ``first_more`` is where the rest begins."""
+
+    rows: list[tuple[int, int, str, str]] = field(default_factory=list)
+    more: int = 0
+    first_more: tuple[int, int] = (0, 0)
+
+
+def oversized_messages(path: Path, problem: Callable[[tuple[str, ...]], str | None], *,
+                       max_problems: int = MAX_PROBLEMS_PER_FILE) -> OversizedMessages:
+    """Rows whose message does not fit: ``problem(params)`` says why (or None when it fits).
+
+    Streams the file once more; the caller asks only when ``RecipientScan`` says some row might not fit.
+    """
+    found = OversizedMessages()
+    for row in _rows(path):
+        if row.problem is not None or not row.params:
+            continue
+        why = problem(row.params)
+        if why is None:
+            continue
+        if len(found.rows) < max_problems:
+            found.rows.append((row.line, row.col, row.number, why))
+        else:
+            found.more += 1
+            if found.more == 1:
+                found.first_more = (row.line, row.col)
     return found
 
 

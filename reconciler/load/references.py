@@ -2,6 +2,8 @@
 
 References: Package -> Backend; Campaign -> Backend, Packages; GatewayAssignment -> Campaign,
 Packages; Schedule -> Campaign, GatewayAssignment. An unresolved reference names what does exist.
+Once an SMS campaign's backend type is known, every recipient's message must fit that backend's
+``MessageBound`` (reported at the text, the inline recipient or the recipient file's line).
 A resource whose target is unknown skips the checks that depend on the target, so one typo gives one
 diagnostic.
 """
@@ -11,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.backends.protocol import MESSAGE_BOUNDS, MessageBound
+from reconciler.backends.sms_text import render_text
 from reconciler.diagnostics import Diagnostic
 from reconciler.load.declared import Declared, Report
-from reconciler.load.rules import Facts
+from reconciler.load.recipients import oversized_messages
+from reconciler.load.rules import MAX_LIST_PROBLEMS, Facts
 from reconciler.load.schema_check import did_you_mean, dotted, names_list
 from reconciler.load.type_fit import (
     ASSIGNMENT_FIELDS, GATEWAY, IOT, SCHEDULE_FIELDS, check_backend_fit, check_campaign_fit, check_fields_fit,
@@ -84,7 +89,7 @@ def check_references(items: list[Declared], names: Names, facts: Facts, report: 
         elif item.kind is Kind.PACKAGE:
             _check_package(item, names, report)
         elif item.kind is Kind.CAMPAIGN:
-            _check_campaign(item, names, report)
+            _check_campaign(item, names, facts, report)
         elif item.kind is Kind.GATEWAY_ASSIGNMENT:
             _check_assignment(item, names, report)
         elif item.kind is Kind.SCHEDULE:
@@ -111,7 +116,7 @@ def _check_packages_of(item: Declared, path: Path_, backend: str, names: Names, 
                          f"backend `{owner}`, but {whose} runs on backend `{backend}`")
 
 
-def _check_campaign(item: Declared, names: Names, report: Report) -> None:
+def _check_campaign(item: Declared, names: Names, facts: Facts, report: Report) -> None:
     backend = names.resolve(item, ("spec", "backend"), Kind.BACKEND)
     kind = backend_type(backend)
     if backend is None or kind is None:
@@ -120,6 +125,70 @@ def _check_campaign(item: Declared, names: Names, report: Report) -> None:
     check_campaign_fit(item, kind, name, report)
     if kind is IOT:
         _check_packages_of(item, ("spec", "packages"), name, names, report, "the campaign")
+    bound = MESSAGE_BOUNDS.get(kind)
+    if bound is not None:
+        _check_message_sizes(item, bound, f"{kind.value} backend `{name}`", facts, report)
+
+
+def _check_message_sizes(item: Declared, bound: MessageBound, backend: str, facts: Facts, report: Report) -> None:
+    """Every recipient's message, as rendered, fits the backend (``MessageBound``): the text alone, each
+    inline recipient's parameters, and each row of a recipient file (at its own line, streamed again only
+    when the longest parameters found by the scan could make a message too long)."""
+    text = item.get("spec", "text")
+    if not isinstance(text, str):
+        return
+    encoding = item.get("spec", "encoding")
+    encoding = encoding if isinstance(encoding, str) else None
+    advice = "; shorten the text"
+    empty = render_text(text, ())
+    written = bound.problem(text, encoding) if bound.template_sent else None  # the backend gets it as written
+    if written is not None:
+        report.error(item, ("spec", "text"), f"spec.text: the text {written} on {backend}{advice}")
+        return
+    problem = bound.problem(empty, encoding)
+    if problem is not None:
+        report.error(item, ("spec", "text"), f"spec.text: the message {problem} on {backend} even with empty "
+                     f"parameters{advice}")
+        return
+
+    def why(params: tuple[str, ...]) -> str | None:
+        return bound.problem(render_text(text, params), encoding)
+
+    inline = item.get("spec", "recipients", "inline")
+    too_long: list[tuple[Path_, str]] = []
+    for index, entry in enumerate(inline if isinstance(inline, list) else ()):
+        params = entry.get("params") if isinstance(entry, dict) else None
+        if isinstance(params, list) and item.usable("spec", "recipients", "inline", index):
+            found = why(tuple(p for p in params if isinstance(p, str)))
+            if found is not None:
+                too_long.append((("spec", "recipients", "inline", index),
+                                 f"the message for `{entry.get('number')}` {found} on {backend}{advice} or its "
+                                 "parameters"))
+    for path, message in too_long[:MAX_LIST_PROBLEMS]:
+        report.error(item, path, f"{dotted(path)}: {message}")
+    if len(too_long) > MAX_LIST_PROBLEMS:
+        path = too_long[MAX_LIST_PROBLEMS][0]
+        report.error(item, path, f"{dotted(path)}: ... and {len(too_long) - MAX_LIST_PROBLEMS} more messages too "
+                     f"long in this list (only the first {MAX_LIST_PROBLEMS} are shown)")
+    listed = facts.files.get((item, ("spec", "recipients", "file")))
+    scan = facts.recipient_scans.get(listed.real) if listed is not None else None
+    if listed is None or scan is None:
+        return
+    chars, size = len(empty), len(empty.encode("utf-8"))
+    if bound.fits_every(chars + scan.params_chars, size + scan.params_bytes):
+        return
+    try:
+        oversized = oversized_messages(listed.real, why)
+    except OSError as exc:
+        report.add(Diagnostic(f"cannot read recipients: {exc.strerror or exc}", listed.display, resource=item.key))
+        return
+    for line, col, number, found in oversized.rows:
+        report.add(Diagnostic(f"campaign `{item.name}`: the message for `{number}` {found} on {backend}{advice} or "
+                              "this row's parameters", listed.display, line, col, resource=item.key))
+    if oversized.more:
+        report.add(Diagnostic(f"campaign `{item.name}`: ... and {oversized.more} more rows whose message is too long "
+                              f"(only the first {len(oversized.rows)} are shown)", listed.display,
+                              *oversized.first_more, resource=item.key))
 
 
 def _check_assignment(item: Declared, names: Names, report: Report) -> None:

@@ -64,6 +64,11 @@ def resolve_repo_file(raw: str, *, yaml_file: Path, yaml_display: str, root: Pat
         return f"file `{raw}` cannot be read: {exc.strerror or exc.__class__.__name__}"
     if not stat.S_ISREG(info.st_mode):
         return f"`{raw}` is not a regular file (looked at {display})"
+    try:  # unreadable is not absent: say so now, not halfway through an apply
+        with open(real, "rb"):
+            pass
+    except OSError as exc:
+        return f"file `{raw}` cannot be read: {exc.strerror or exc.__class__.__name__} (looked at {display})"
     base = root_abs if _inside(joined, root_abs) else root_real
     relative = PurePosixPath(*Path(os.path.relpath(joined, base)).parts).as_posix()
     return RepoFile(Path(real), display, relative)

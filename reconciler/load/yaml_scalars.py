@@ -1,11 +1,13 @@
 """YAML scalars under the core schema, as PyYAML's safe loader reads them (timestamps stay text).
 
 Which tags are accepted at all, how a plain scalar's tag is resolved and how text becomes int, float,
-bool or null; plus how values are named in messages ("found a list").
+bool or null; which numbers are refused (not finite, or not written as plain decimals); plus how
+values are named in messages ("found a list").
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -87,6 +89,45 @@ def construct_scalar(tag: str, text: str) -> Any:
     if ":" in lowered:
         return sign * _sexagesimal(lowered, float)
     return sign * float(lowered)
+
+
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def number_problem(tag: str, text: str, value: Any, *, hide_value: bool = False) -> str | None:
+    """Why a number written as ``text`` (built as ``value``) is refused, or None when it is a plain,
+    finite decimal number.
+
+    No field of ours wants a number written in YAML 1.1's other forms, which silently change what was
+    meant: ``0216`` is the octal 142, ``2:22`` the base-60 142, ``1_4_2`` is 142, ``0x8e`` is 142; nor
+    ``.nan``/``.inf``, which pass every range check of a JSON Schema (NaN compares false with every
+    bound). ``hide_value`` leaves the text and the value out of the message (a value that may be a secret).
+    """
+    if tag == FLOAT and isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number" + ("" if hide_value else f", found `{text[:40]}`") + (
+            " (YAML's .nan and .inf, or a number too large to represent, are not accepted)")
+    if tag not in (INT, FLOAT) or (_PLAIN_INT if tag == INT else _PLAIN_FLOAT).fullmatch(text):
+        return None
+    body = text.lstrip("+-")
+    shown = text[:40]
+    if "_" in body:
+        form, how = "with `_` between digits", f"`{shown}` has `_` between digits, which YAML 1.1 drops: it is read as"
+    elif ":" in body:
+        form, how = "in base 60 (with `:`)", f"`{shown}` is read by YAML 1.1 as the base-60 (sexagesimal) number"
+    elif body[:2] in ("0x", "0X"):
+        form, how = "in hexadecimal", f"`{shown}` is a hexadecimal number, read as"
+    elif body[:2] in ("0b", "0B"):
+        form, how = "in binary", f"`{shown}` is a binary number, read as"
+    elif tag == INT and body[:1] == "0":
+        form, how = "with a leading zero", f"`{shown}` has a leading zero, so YAML 1.1 reads it as the octal number"
+    else:
+        form, how = "in a form other than plain decimal", f"`{shown}` is not a plain decimal number; it is read as"
+    if hide_value:
+        return (f"a number written {form} is read by YAML 1.1 as a different number; quote the value if it is "
+                "text, or write the plain decimal number meant")
+    return (f"{how} {value!r}; quote it (\"{shown}\") if it is text such as an id, or write the plain decimal "
+            "number meant")
 
 
 def _sexagesimal(text: str, kind: Any) -> Any:

@@ -19,8 +19,8 @@ import yaml
 from reconciler.diagnostics import Diagnostic
 from reconciler.load.positions import YamlDocument, pack, unpack
 from reconciler.load.yaml_scalars import (
-    ALLOWED_TAGS_TEXT, COLLECTION_TAGS, IMPLICIT, MAP, SCALAR_TAGS, SEQ, STR, construct_scalar, describe_noun,
-    short_tag,
+    ALLOWED_TAGS_TEXT, COLLECTION_TAGS, FLOAT, IMPLICIT, INT, MAP, SCALAR_TAGS, SEQ, STR, construct_scalar,
+    describe_noun, number_problem, short_tag,
 )
 
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -190,6 +190,32 @@ class _DocumentState:
                         frame.vmarks[key] = packed
 
 
+_SECRET_STEPS = frozenset({"auth", "secret", "password", "privateKey"})  # values never repeated in messages
+
+
+def _steps(stack: list[_Frame]) -> list[str | int]:
+    """Where the node being built sits: the keys and indexes of the open collections."""
+    steps: list[str | int] = []
+    for frame in stack:
+        if frame.is_map:
+            steps.append(frame.key if isinstance(frame.key, str) else "<<" if frame.key is _MERGE_KEY else "?")
+        else:
+            steps.append(len(frame.container))
+    return steps
+
+
+def _where(stack: list[_Frame]) -> str:
+    """``spec.limits.timeoutSeconds: `` for the node being built (empty at the top of a document)."""
+    text = ""
+    for step in _steps(stack):
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text + ": " if text else ""
+
+
+def _secret_place(stack: list[_Frame]) -> bool:
+    return any(step in _SECRET_STEPS for step in _steps(stack))
+
+
 _BAD_CHAR = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -289,6 +315,7 @@ def _documents(loader: Any, file: str, problems: list[Diagnostic]) -> Iterator[Y
     mapping_end, sequence_end, alias_event = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
     document_start, document_end, stream_end = yaml.DocumentStartEvent, yaml.DocumentEndEvent, yaml.StreamEndEvent
     implicit_get, str_tag, scalar_tags, no_key = IMPLICIT.get, STR, SCALAR_TAGS, _NO_KEY
+    int_tag, float_tag = INT, FLOAT
     get_event = loader.get_event
     doc: _DocumentState | None = None
     index = 0
@@ -326,12 +353,18 @@ def _documents(loader: Any, file: str, problems: list[Diagnostic]) -> Iterator[Y
                                     tag = candidate
                                     break
                 if tag is not str_tag:
+                    text = value
                     try:
                         value = construct_scalar(tag, value)
                     except ValueError:
                         # the value is not repeated: it might be a secret written where it does not belong
                         doc.problem(packed, f"this value cannot be read as {short_tag(tag)}" if event.tag is not None
                                     else "this number has too many digits to be read")
+                    else:
+                        if (tag == int_tag or tag == float_tag) and number_problem(tag, text, value) is not None:
+                            # not finite, or not a plain decimal (octal, hex, base 60, `_`): no field wants it
+                            hide = _secret_place(stack)
+                            doc.problem(packed, _where(stack) + str(number_problem(tag, text, value, hide_value=hide)))
                 if event.anchor is not None:
                     doc.anchors[event.anchor] = (value, 1, 0)
                 if frame is not None and frame.is_map:

@@ -165,6 +165,10 @@ def _plan_schedules(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, wa
                 windows[(gateway, name)] = (epoch_ms(window.begin), epoch_ms(window.end), schedule.name)
     store = scope.inp.store
     if windows and not store.available:
+        if isinstance(campaign_id, str) and not scope.inp.options.reapply_unknown:
+            b.note(f"unknown without a state store: {len(windows)} schedule window(s) of campaign "
+                   f"{scope.spec.name} (the IoT campaign manager cannot read them back); not compared")
+            return []
         b.note("schedules cannot be read back from the IoT campaign manager and no state store is available: "
                "every schedule window is planned again")
     steps = []
@@ -183,6 +187,10 @@ def _plan_schedules(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, wa
 def _plan_callbacks(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, after: tuple[str, ...]) -> list[str]:
     store = scope.inp.store
     if scope.spec.callbacks and not store.available:
+        if isinstance(campaign_id, str) and not scope.inp.options.reapply_unknown:
+            b.note(f"unknown without a state store: {len(scope.spec.callbacks)} callback(s) of campaign "
+                   f"{scope.spec.name} (the IoT campaign manager cannot read them back); not compared")
+            return []
         b.note("callbacks cannot be read back from the IoT campaign manager and no state store is available: "
                "every callback is registered again")
     steps = []

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.actions import Action, Verb
-from reconciler.state.store import canonical
+from reconciler.state.view import canonical
 
 SCHEDULE = "schedule"
 CALLBACK = "callback"

@@ -17,7 +17,7 @@ from reconciler.backends.protocol import BackendTraits
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.model import DesiredState, ResourceKey, SourceRef
 from reconciler.observed import ObservedState
-from reconciler.state.store import StoreView
+from reconciler.state.view import StoreView
 
 
 class PruneMode(StrEnum):
@@ -30,6 +30,11 @@ class PruneMode(StrEnum):
 class PlanOptions:
     prune: PruneMode = PruneMode.OFF
     allow_replace: bool = False
+    #: send SMS campaigns this store has no record of through backends that cannot be asked what they sent
+    risk_duplicate_sms: bool = False
+    #: without a store, write-only values of existing campaigns are unknown: False (a dry run) reports them
+    #: as unknown instead of planning them again (an apply with --no-state re-applies them)
+    reapply_unknown: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class SmsOutlook:
     open_tasks: tuple[str, ...] = ()  # backend tasks that may still hold queued messages
     backend: str = ""
     declared: bool = True  # False: only the ledger knows it (removed from git)
+    #: nothing in this store says whether it was sent before, and the backend cannot be asked
+    history_unknown: bool = False
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampai
     if held:
         b.noop(key, f"{outlook.to_send} to send, held: {held} ({counts})")
         return
+    if outlook.history_unknown and outlook.to_send:
+        consequence = ("it is sent anyway (--risk-duplicate-sms)" if inp.options.risk_duplicate_sms else
+                       "apply refuses to send it without --risk-duplicate-sms")
+        b.warn(key, f"no record of earlier sends: this state store has never sent campaign {spec.name} and "
+                    f"backend {backend} cannot be asked what it already sent; if another store (another "
+                    f"checkout, a lost state file) sent it, its {outlook.to_send} recipient(s) get it twice. "
+                    f"Point --state at the store that sent it; otherwise {consequence}", spec.source)
     b.add(Action(f"{base}/send-sms", Verb.SEND_SMS, key, backend,
                  {"campaign": spec.name, "to_send": outlook.to_send, "unresolved": unresolved},
                  reason=f"{counts}{eta(outlook.to_send, spec.rate_per_second)}"))

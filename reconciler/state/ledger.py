@@ -10,20 +10,33 @@ One row per (backend, campaign, recipient). Life of a row:
                                     | absent        (the gateway never saw it: may be sent again)
                                     | unknown       (Ogangi cannot be asked: resent only if the campaign says so)
 
-The row id is the idempotency key (the SMS gateway's integer ``user_id``). Writes are batched per send
-group and committed with ``synchronous=FULL`` before the group goes out; the fates of the previous
-group ride along in the same commit.
+The row's key is the idempotency key (the SMS gateway's integer ``user_id``), derived from the campaign and
+the recipient (``ledger_key``), so a store that has never seen a campaign can still ask the gateway
+whether a message went out before sending it. ``seq`` orders rows as they were written. Each row carries
+the lease token of the writer that wrote it: ``dispatching`` rows of an earlier token are what a crashed
+or cut-off writer left. Writes are batched per send group and committed durably before the group goes
+out; the fates of the previous group ride along in the same commit. Every write is fenced
+(``Database.write``).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 
-from reconciler.state.sqlite import SqliteFile
+from reconciler.state.database import Database, Transaction
+
+#: keys are 62-bit: positive in a signed 64-bit integer (SQLite, PostgreSQL BIGINT, the gateway's JSON)
+KEY_BITS = 62
+
+
+def ledger_key(campaign: str, recipient: str) -> int:
+    """The row's key and the gateway's ``user_id``: the same in every store, so it can be asked about."""
+    digest = hashlib.sha256(f"{campaign}\x1f{recipient}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - KEY_BITS) or 1
 
 
 class SendState(StrEnum):
@@ -49,6 +62,7 @@ class LedgerRow:
     state: SendState
     remote_id: str = ""
     reason: str = ""
+    token: int = 0  # the lease token of the writer that wrote the row
 
 
 @dataclass(frozen=True)
@@ -57,18 +71,7 @@ class NewSend:
     content_hash: str
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS send_ledger (
-    key INTEGER PRIMARY KEY AUTOINCREMENT,
-    backend TEXT NOT NULL, campaign TEXT NOT NULL, recipient TEXT NOT NULL,
-    content_hash TEXT NOT NULL, state TEXT NOT NULL, remote_id TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    UNIQUE (backend, campaign, recipient)
-);
-CREATE INDEX IF NOT EXISTS send_ledger_state ON send_ledger (backend, campaign, state);
-"""
-_COLUMNS = "key, backend, campaign, recipient, content_hash, state, remote_id, reason"
+_COLUMNS = "key, backend, campaign, recipient, content_hash, state, remote_id, reason, token"
 
 
 Settlement = tuple[int, SendState, str, str]  # (key, new state, remote id, reason)
@@ -81,60 +84,65 @@ PROGRESS = {SendState.DISPATCHING: 0, SendState.ACCEPTED: 1, SendState.UNKNOWN: 
 _PROGRESS_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {n}" for s, n in PROGRESS.items()) + " END"
 
 
-def _settle(db: sqlite3.Connection, updates: Iterable[Settlement]) -> None:
-    items = [(remote_id, remote_id, PROGRESS[state], reason, PROGRESS[state], state.value, key)
-             for key, state, remote_id, reason in updates]
-    if items:
-        db.executemany(
-            "UPDATE send_ledger SET remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, "
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _settle(tx: Transaction, updates: Iterable[Settlement]) -> None:
+    now = _now()
+    tx.many("UPDATE send_ledger SET remote_id=CASE WHEN ?='' THEN remote_id ELSE ? END, "
             f"reason=CASE WHEN {_PROGRESS_SQL} <= ? THEN ? ELSE reason END, "
-            f"state=CASE WHEN {_PROGRESS_SQL} <= ? THEN ? ELSE state END, "
-            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key=?", items)
+            f"state=CASE WHEN {_PROGRESS_SQL} <= ? THEN ? ELSE state END, updated_at=? WHERE key=?",
+            [(remote_id, remote_id, PROGRESS[state], reason, PROGRESS[state], state.value, now, key)
+             for key, state, remote_id, reason in updates])
 
 
-def _forget(db: sqlite3.Connection, keys: Iterable[int]) -> None:
-    items = [(key,) for key in keys]
-    if items:
-        db.executemany("DELETE FROM send_ledger WHERE key=? AND state='dispatching'", items)
+def _forget(tx: Transaction, keys: Iterable[int]) -> None:
+    tx.many("DELETE FROM send_ledger WHERE key=? AND state='dispatching'", [(key,) for key in keys])
 
 
 def _row(values: tuple) -> LedgerRow:  # type: ignore[type-arg]
-    key, backend, campaign, recipient, content_hash, state, remote_id, reason = values
-    return LedgerRow(key, backend, campaign, recipient, content_hash, SendState(state), remote_id, reason)
+    key, backend, campaign, recipient, content_hash, state, remote_id, reason, token = values
+    return LedgerRow(int(key), backend, campaign, recipient, content_hash, SendState(state), remote_id, reason,
+                     int(token))
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 class SendLedger:
-    """The ledger in a SQLite file (the state store's file by default). Thread-safe."""
+    """The ledger in the store's database. Thread-safe (the database serialises transactions)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = SqliteFile(path, schema=_SCHEMA, what="send ledger")
-        self._transaction = self._file.transaction
-        self._lock = self._file.lock
-        self._db = self._file.db
-
-    def close(self) -> None:
-        self._file.close()
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def begin_dispatch(self, backend: str, campaign: str, sends: Sequence[NewSend], *,
-                       settle: Iterable[Settlement] = (), forget: Iterable[int] = ()) -> list[LedgerRow]:
-        """Commit rows as ``dispatching`` (durably) and return them with their keys. Recipients that
-        already have a row are left out: this is what makes a send happen at most once.
+                       settle: Iterable[Settlement] = (), forget: Iterable[int] = ()
+                       ) -> tuple[list[LedgerRow], list[str]]:
+        """Commit rows as ``dispatching`` (durably, with this writer's lease token) and return them, and the
+        recipients whose derived key another recipient's row already holds (a 62-bit collision: reported
+        as failed by the caller, never sent and never silently dropped). Recipients that already have a
+        row are left out: this is what makes a send happen at most once.
 
         ``settle`` and ``forget`` (what the replies to the previous group said) are written in the same
         transaction, so a group costs one durable write instead of two; until then those rows stay
         ``dispatching``, which is what a crash leaves of a group in flight anyway."""
-        with self._transaction() as db:
-            _settle(db, settle)
-            _forget(db, forget)
-            # keys only grow (AUTOINCREMENT), so the rows this statement adds are those after the newest key
-            newest = db.execute("SELECT COALESCE(MAX(key), 0) FROM send_ledger").fetchone()[0]
-            db.executemany(
-                "INSERT OR IGNORE INTO send_ledger (backend, campaign, recipient, content_hash, state) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(backend, campaign, s.recipient, s.content_hash, SendState.DISPATCHING.value) for s in sends])
-            return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM send_ledger WHERE key>? ORDER BY key",
-                                                (newest,))]
+        token, now = self.db.token or 0, _now()
+        with self.db.write() as tx:
+            _settle(tx, settle)
+            _forget(tx, forget)
+            newest = tx.one("SELECT COALESCE(MAX(seq), 0) FROM send_ledger")[0]  # type: ignore[index]
+            tx.many("INSERT INTO send_ledger (key, backend, campaign, recipient, content_hash, state, token, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(ledger_key(campaign, s.recipient), backend, campaign, s.recipient, s.content_hash,
+                      SendState.DISPATCHING.value, token, now) for s in sends])
+            rows = [_row(r) for r in tx.rows(f"SELECT {_COLUMNS} FROM send_ledger WHERE seq>? ORDER BY seq",
+                                             (newest,))]
+            missing = {s.recipient for s in sends} - {r.recipient for r in rows}
+            if missing:
+                missing -= self._known(tx, backend, campaign, sorted(missing))
+        return rows, sorted(missing)
 
     def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None:
         """Move rows on: (key, new state, remote id, reason); an empty remote id keeps the old one, and a
@@ -143,9 +151,9 @@ class SendLedger:
         items = list(updates)
         keys = list(forget)
         if items or keys:
-            with self._transaction() as db:
-                _settle(db, items)
-                _forget(db, keys)
+            with self.db.write() as tx:
+                _settle(tx, items)
+                _forget(tx, keys)
 
     def forget(self, keys: Iterable[int]) -> None:
         """Drop rows the backend provably never received, so their recipients may be sent again."""
@@ -155,80 +163,115 @@ class SendLedger:
         """Drop ``unknown`` rows of these recipients: the campaign chose to risk a duplicate and resend."""
         items = [(backend, campaign, r) for r in recipients]
         if items:
-            with self._transaction() as db:
-                db.executemany("DELETE FROM send_ledger WHERE backend=? AND campaign=? AND recipient=? "
-                               "AND state='unknown'", items)
+            with self.db.write() as tx:
+                tx.many("DELETE FROM send_ledger WHERE backend=? AND campaign=? AND recipient=? "
+                        "AND state='unknown'", items)
 
     def rows(self, backend: str, campaign: str, states: Iterable[SendState] | None = None) -> list[LedgerRow]:
         query = f"SELECT {_COLUMNS} FROM send_ledger WHERE backend=? AND campaign=?"
         args: list[object] = [backend, campaign]
         if states is not None:
             wanted = [s.value for s in states]
-            query += f" AND state IN ({','.join('?' * len(wanted))})"
+            query += f" AND state IN ({_marks(len(wanted))})"
             args += wanted
-        with self._lock:
-            return [_row(r) for r in self._db.execute(query + " ORDER BY key", args)]
+        with self.db.read() as tx:
+            return [_row(r) for r in tx.rows(query + " ORDER BY seq", args)]
 
-    def last_key(self) -> int:
-        """The newest row's key (0 when empty): keys only grow, so rows written later have larger ones."""
-        with self._lock:
-            return int(self._db.execute("SELECT COALESCE(MAX(key), 0) FROM send_ledger").fetchone()[0])
+    def last_seq(self) -> int:
+        """The newest row's sequence number (0 when empty): rows written later have larger ones."""
+        with self.db.read() as tx:
+            return int(tx.one("SELECT COALESCE(MAX(seq), 0) FROM send_ledger")[0])  # type: ignore[index]
 
     def pages(self, backend: str, campaign: str, states: Iterable[SendState], *, size: int,
               up_to: int | None = None) -> Iterator[list[LedgerRow]]:
-        """The rows in ``states`` (with keys up to ``up_to``), in key order, ``size`` at a time: memory stays
-        bounded whatever the campaign's size (rows settled meanwhile do not disturb the walk: it continues
-        after the last key)."""
+        """The rows in ``states`` (written up to sequence number ``up_to``), in order, ``size`` at a time:
+        memory stays bounded whatever the campaign's size (rows settled meanwhile do not disturb the walk:
+        it continues after the last row)."""
         wanted = [s.value for s in states]
-        query = (f"SELECT {_COLUMNS} FROM send_ledger WHERE backend=? AND campaign=? AND key>? AND key<=? "
-                 f"AND state IN ({','.join('?' * len(wanted))}) ORDER BY key LIMIT ?")
-        last, highest = 0, self.last_key() if up_to is None else up_to
+        query = (f"SELECT seq, {_COLUMNS} FROM send_ledger WHERE backend=? AND campaign=? AND seq>? AND seq<=? "
+                 f"AND state IN ({_marks(len(wanted))}) ORDER BY seq LIMIT ?")
+        last, highest = 0, self.last_seq() if up_to is None else up_to
         while True:
-            with self._lock:
-                page = [_row(r) for r in self._db.execute(query, [backend, campaign, last, highest, *wanted, size])]
-            if not page:
+            with self.db.read() as tx:
+                found = tx.rows(query, [backend, campaign, last, highest, *wanted, size])
+            if not found:
                 return
-            yield page
-            last = page[-1].key
+            yield [_row(r[1:]) for r in found]
+            last = int(found[-1][0])
 
     def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]:
         """The distinct backend ids (tasks) of the rows in ``states``, sorted."""
         wanted = [s.value for s in states]
-        with self._lock:
-            found = self._db.execute(
-                f"SELECT DISTINCT remote_id FROM send_ledger WHERE backend=? AND campaign=? AND remote_id != '' "
-                f"AND state IN ({','.join('?' * len(wanted))}) ORDER BY remote_id", [backend, campaign, *wanted])
-            return tuple(r[0] for r in found)
+        with self.db.read() as tx:
+            found = tx.rows(f"SELECT DISTINCT remote_id FROM send_ledger WHERE backend=? AND campaign=? "
+                            f"AND remote_id != '' AND state IN ({_marks(len(wanted))}) ORDER BY remote_id",
+                            [backend, campaign, *wanted])
+        return tuple(r[0] for r in found)
 
     def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
         """Which of ``recipients`` already have a row (in any state)."""
         if not recipients:
             return set()
-        marks = ",".join("?" * len(recipients))
-        with self._lock:
-            found = self._db.execute(
-                f"SELECT recipient FROM send_ledger WHERE backend=? AND campaign=? AND recipient IN ({marks})",
-                [backend, campaign, *recipients])
-            return {r[0] for r in found}
+        with self.db.read() as tx:
+            return self._known(tx, backend, campaign, recipients)
+
+    @staticmethod
+    def _known(tx: Transaction, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(recipients), 500):
+            chunk = list(recipients[start:start + 500])
+            found |= {r[0] for r in tx.rows(f"SELECT recipient FROM send_ledger WHERE backend=? AND campaign=? "
+                                            f"AND recipient IN ({_marks(len(chunk))})", [backend, campaign, *chunk])}
+        return found
 
     def campaigns(self) -> list[tuple[str, str]]:
         """Every (backend, campaign) with rows, declared or not (for pruning what was removed from git)."""
-        with self._lock:
-            return [(b, c) for b, c in self._db.execute(
+        with self.db.read() as tx:
+            return [(b, c) for b, c in tx.rows(
                 "SELECT DISTINCT backend, campaign FROM send_ledger ORDER BY backend, campaign")]
 
     def counts(self, backend: str, campaign: str) -> dict[str, int]:
-        with self._lock:
-            found = self._db.execute(
-                "SELECT state, COUNT(*) FROM send_ledger WHERE backend=? AND campaign=? GROUP BY state",
-                (backend, campaign))
-            return {state: n for state, n in found}
+        with self.db.read() as tx:
+            found = tx.rows("SELECT state, COUNT(*) FROM send_ledger WHERE backend=? AND campaign=? GROUP BY state",
+                            (backend, campaign))
+        return {state: int(n) for state, n in found}
 
     def by_keys(self, keys: Sequence[int]) -> list[LedgerRow]:
         out: list[LedgerRow] = []
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            with self._lock:
-                out += [_row(r) for r in self._db.execute(
-                    f"SELECT {_COLUMNS} FROM send_ledger WHERE key IN ({','.join('?' * len(chunk))})", chunk)]
+            chunk = list(keys[start:start + 500])
+            with self.db.read() as tx:
+                out += [_row(r) for r in tx.rows(
+                    f"SELECT {_COLUMNS} FROM send_ledger WHERE key IN ({_marks(len(chunk))})", chunk)]
         return out
+
+
+class ReadOnlyLedger:
+    """The ledger as a reader (``reconcile status``) sees it: what backends report about sent messages moves
+    the counts in memory only, since a reader holds no lease and writes nothing."""
+
+    def __init__(self, ledger: SendLedger) -> None:
+        self._ledger = ledger
+        self._moved: dict[int, tuple[str, str, SendState, SendState]] = {}  # key -> backend, campaign, was, now
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+    def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None:
+        items = list(updates)
+        rows = {r.key: r for r in self._ledger.by_keys([key for key, *_ in items])}
+        for key, state, _, _ in items:
+            row = rows.get(key)
+            if row is None:
+                continue
+            was = self._moved.get(key, (row.backend, row.campaign, row.state, row.state))[3]
+            if PROGRESS[was] <= PROGRESS[state]:
+                self._moved[key] = (row.backend, row.campaign, row.state, state)
+
+    def counts(self, backend: str, campaign: str) -> dict[str, int]:
+        counts = self._ledger.counts(backend, campaign)
+        for b, c, was, now in self._moved.values():
+            if (b, c) == (backend, campaign) and was is not now:
+                counts[was.value] -= 1
+                counts[now.value] = counts.get(now.value, 0) + 1
+        return {state: n for state, n in counts.items() if n}

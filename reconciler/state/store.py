@@ -3,164 +3,112 @@
 - the inventory: objects this tool created, so ``--prune`` only ever touches its own objects;
 - last-applied values of write-only fields (IoT schedules, callbacks and settings have no GET), so an
   unchanged schedule is not sent again;
-- attempt counters (YateOTA participant retries).
+- attempt counters (YateOTA participant retries);
+- the send ledger (``reconciler.state.ledger``) and the writer lease (``reconciler.state.lease``), in the
+  same database.
 
-The planner never touches the store: the CLI reads a ``StoreView`` (plain data) before planning and the
-executor records outcomes after each action. SQLite is the default (``sqlite:///path``); the interface is
-small so a PostgreSQL store can follow for shared use.
+The planner never touches the store: the engine reads a ``StoreView`` (plain data, ``state.view``) before
+planning and the executor records outcomes after each action. ``open_store`` opens SQLite
+(``sqlite:///path``, one machine) or PostgreSQL (``postgresql://...``, shared by CI, daemons and people).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
-from reconciler.errors import StateStoreError
-from reconciler.state.sqlite import SqliteFile
+from reconciler.state.database import Database, is_postgres_url, open_database, sqlite_path
+from reconciler.state.lease import WriterLease
+from reconciler.state.ledger import SendLedger
+from reconciler.state.view import InventoryEntry, StoreView, canonical
 
 DEFAULT_STATE_URL = "sqlite:///.reconciler/state.db"
+STATE_ENV = "RECONCILER_STATE"
+
+__all__ = ["DEFAULT_STATE_URL", "STATE_ENV", "InventoryEntry", "StateStore", "Store", "StoreView", "canonical",
+           "open_store", "local_store_files"]
 
 
-@dataclass(frozen=True)
-class InventoryEntry:
-    """An object this tool created: ``kind`` is "campaign" or "package"."""
-
-    backend: str
-    kind: str
-    name: str
-    remote_id: str
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
-class StoreView:
-    """What the planner may know from the store. ``available`` is false without a store (a CI runner
-    with nothing persisted): write-only values are then unknown and planned again, and the plan says so."""
+class StateStore:
+    """Inventory, last-applied values and attempt counters; every write is fenced (``Database.write``)."""
 
-    available: bool = True
-    inventory: frozenset[InventoryEntry] = frozenset()
-    applied: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
-    attempts: Mapping[tuple[str, str], int] = field(default_factory=dict)
-
-    def owns(self, backend: str, kind: str, remote_id: str) -> bool:
-        return any(e.backend == backend and e.kind == kind and e.remote_id == remote_id for e in self.inventory)
-
-    def last_applied(self, backend: str, scope: str, key: str) -> str | None:
-        return self.applied.get((backend, scope, key))
-
-
-def canonical(value: Any) -> str:
-    """The form in which applied values are stored and compared (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-class StateStore(Protocol):
-    """What the CLI and executor need from a store."""
-
-    def view(self) -> StoreView: ...
-
-    def record_created(self, entry: InventoryEntry) -> None: ...
-
-    def forget(self, backend: str, kind: str, remote_id: str) -> None: ...
-
-    def record_applied(self, items: Iterable[tuple[str, str, str, str]]) -> None:
-        """Store (backend, scope, key, canonical value) tuples in one transaction."""
-        ...
-
-    def forget_applied(self, backend: str, scope: str, key_prefix: str) -> None: ...
-
-    def add_attempt(self, backend: str, key: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS inventory (
-    backend TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, remote_id TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    PRIMARY KEY (backend, kind, remote_id)
-);
-CREATE TABLE IF NOT EXISTS applied (
-    backend TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    PRIMARY KEY (backend, scope, key)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    backend TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,
-    PRIMARY KEY (backend, key)
-);
-"""
-
-
-class SqliteStateStore:
-    """The default store: one SQLite file in WAL mode. Safe to use from several threads."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = SqliteFile(path, schema=_SCHEMA, what="state store")
-        self._transaction = self._file.transaction
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def view(self) -> StoreView:
-        with self._transaction() as db:
-            inventory = frozenset(
-                InventoryEntry(*row) for row in db.execute("SELECT backend, kind, name, remote_id FROM inventory")
-            )
-            applied = {(b, s, k): v for b, s, k, v in db.execute("SELECT backend, scope, key, value FROM applied")}
-            attempts = {(b, k): c for b, k, c in db.execute("SELECT backend, key, count FROM attempts")}
+        with self.db.read() as tx:
+            inventory = frozenset(InventoryEntry(*row) for row in tx.rows(
+                "SELECT backend, kind, name, remote_id FROM inventory"))
+            applied = {(b, s, k): v for b, s, k, v in tx.rows("SELECT backend, scope, key, value FROM applied")}
+            attempts = {(b, k): int(c) for b, k, c in tx.rows("SELECT backend, key, count FROM attempts")}
         return StoreView(available=True, inventory=inventory, applied=applied, attempts=attempts)
 
     def record_created(self, entry: InventoryEntry) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO inventory (backend, kind, name, remote_id) VALUES (?, ?, ?, ?)",
-                (entry.backend, entry.kind, entry.name, entry.remote_id),
-            )
+        with self.db.write() as tx:
+            tx.run("INSERT INTO inventory (backend, kind, name, remote_id, created_at) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (backend, kind, remote_id) DO UPDATE SET name=excluded.name",
+                   (entry.backend, entry.kind, entry.name, entry.remote_id, _now()))
 
     def forget(self, backend: str, kind: str, remote_id: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM inventory WHERE backend=? AND kind=? AND remote_id=?", (backend, kind, remote_id))
+        with self.db.write() as tx:
+            tx.run("DELETE FROM inventory WHERE backend=? AND kind=? AND remote_id=?", (backend, kind, remote_id))
 
     def record_applied(self, items: Iterable[tuple[str, str, str, str]]) -> None:
-        rows = list(items)
+        """Store (backend, scope, key, canonical value) tuples in one transaction."""
+        now = _now()
+        rows = [(*item, now) for item in items]
         if not rows:
             return
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO applied (backend, scope, key, value) VALUES (?, ?, ?, ?)", rows
-            )
+        with self.db.write() as tx:
+            tx.many("INSERT INTO applied (backend, scope, key, value, applied_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (backend, scope, key) DO UPDATE SET value=excluded.value, "
+                    "applied_at=excluded.applied_at", rows)
 
     def forget_applied(self, backend: str, scope: str, key_prefix: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM applied WHERE backend=? AND scope=? AND substr(key, 1, ?)=?",
-                (backend, scope, len(key_prefix), key_prefix),
-            )
+        with self.db.write() as tx:
+            tx.run("DELETE FROM applied WHERE backend=? AND scope=? AND substr(key, 1, ?)=?",
+                   (backend, scope, len(key_prefix), key_prefix))
 
     def add_attempt(self, backend: str, key: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO attempts (backend, key, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (backend, key) DO UPDATE SET count = count + 1",
-                (backend, key),
-            )
+        with self.db.write() as tx:
+            tx.run("INSERT INTO attempts (backend, key, count) VALUES (?, ?, 1) "
+                   "ON CONFLICT (backend, key) DO UPDATE SET count = attempts.count + 1", (backend, key))
+
+
+@dataclass
+class Store:
+    """One open store: its database, the state store and send ledger on it, and, for a writer, the lease."""
+
+    db: Database
+    state: StateStore
+    ledger: SendLedger
+    lease: WriterLease | None = None
 
     def close(self) -> None:
-        self._file.close()
+        if self.lease is not None:
+            self.lease.release()
+        self.db.close()
 
 
-def state_file_path(url: str, *, base_dir: Path = Path(".")) -> Path:
-    """The SQLite file named by ``--state URL``: ``sqlite:///relative/path``, ``sqlite:////abs/path``,
-    or a plain file path. ``postgresql://`` is reserved for the shared store (not yet available)."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        raise StateStoreError("PostgreSQL state stores are not available in this version; use sqlite:///PATH")
-    path_text = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if "://" in path_text:
-        raise StateStoreError(f"unsupported state store URL {url!r}; use sqlite:///PATH")
-    path = Path(path_text)
-    return path if path.is_absolute() else base_dir / path
+def open_store(url: str, *, base_dir: Path = Path("."), writer: bool) -> Store | None:
+    """Open the store behind ``url``. A reader (dry run, status) gets None when no store exists yet and
+    never creates one; a writer creates or migrates it (the caller then takes the lease)."""
+    db = open_database(url, base_dir=base_dir, create=writer)
+    if db is None:
+        return None
+    return Store(db=db, state=StateStore(db), ledger=SendLedger(db))
 
 
-def open_state_store(url: str, *, base_dir: Path = Path(".")) -> SqliteStateStore:
-    return SqliteStateStore(state_file_path(url, base_dir=base_dir))
+def local_store_files(url: str, *, base_dir: Path = Path(".")) -> tuple[Path, ...]:
+    """The files a SQLite store writes (the database and its journal), for the daemon's file watcher to
+    ignore; none for PostgreSQL."""
+    if is_postgres_url(url):
+        return ()
+    path = sqlite_path(url, base_dir=base_dir)
+    return tuple(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))

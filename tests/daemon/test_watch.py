@@ -173,7 +173,7 @@ def test_a_second_daemon_on_the_same_store_does_not_write(
     first.wait_ready()
     second = start(daemons, tmp_path, str(decl), "--resync", "30")
     assert second.process.wait(timeout=20) == 1
-    assert "another daemon" in second.logs()
+    assert "daemon.locked" in second.logs() and "`reconcile watch`" in second.logs()  # who holds it
     standby = start(daemons, tmp_path, str(decl), "--resync", "30", "--standby")
     eventually(lambda: standby.get("/readyz").status_code == 503, timeout=20)
     assert "standby" in standby.get("/readyz").text

@@ -39,12 +39,13 @@ class CrashRun:
 
 
 def sms_repo(root: Path, sandbox: RunningSandbox, *, backend: str, recipients: int,
-             per_second: float | None = None) -> Path:
+             per_second: float | None = None, timeout_seconds: float | None = None) -> Path:
     """A repository with one SMS campaign to ``recipients`` numbers; ``per_second`` limits its rate, so
     that the send outlasts every kill of the test (a kill after the send finished tests nothing)."""
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     numbers = "\n".join(f"49170{i:07d},area {i % 7}" for i in range(recipients))
     (root / "recipients.csv").write_text("number,area\n" + numbers + "\n", encoding="utf-8")
+    limits = f"\n  limits: {{timeoutSeconds: {timeout_seconds}}}" if timeout_seconds else ""
     if backend == "gw":
         backend_doc = f"""\
 kind: Backend
@@ -53,7 +54,7 @@ spec:
   type: sms-gateway
   url: "{sandbox.url('sms-gateway')}"
   auth: {{username: admin, password: {{env: GW_PASSWORD}}}}
-  tls: {{verify: false}}
+  tls: {{verify: false}}{limits}
 ---
 apiVersion: reconciler/v1
 kind: GatewayAssignment
@@ -67,7 +68,7 @@ metadata: {{name: og}}
 spec:
   type: ogangi
   url: "{sandbox.url('ogangi')}"
-  auth: {{instanceId: "7", publicKey: sandbox-public, privateKey: {{env: OG_PRIVATE_KEY}}}}"""
+  auth: {{instanceId: "7", publicKey: sandbox-public, privateKey: {{env: OG_PRIVATE_KEY}}}}{limits}"""
         extra = '\n  from: "12345"'
     rate = f"\n  rate: {{perSecond: {per_second}}}" if per_second else ""
     (root / "sms.yaml").write_text(f"""\
@@ -85,8 +86,10 @@ spec:
     return root
 
 
-def reconcile_command(repo: Path) -> list[str]:
-    return [sys.executable, "-m", "reconciler", str(repo), "--state", f"sqlite:///{repo}/.reconciler/state.db"]
+def reconcile_command(repo: Path, state: str | None = None) -> list[str]:
+    # the store is new and Ogangi cannot be asked: the operator's yes, as after a fresh sandbox
+    return [sys.executable, "-m", "reconciler", str(repo), "--state",
+            state or f"sqlite:///{repo}/.reconciler/state.db", "--risk-duplicate-sms"]
 
 
 def environment() -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
-from reconciler.state.ledger import SendLedger
+from tests.ledgers import ledger_counts as counts_in
 from tests.engine import crash
 from tests.reliability.figures import record
 
@@ -25,7 +25,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def ledger_counts(repo: Path, backend: str) -> dict[str, int]:
-    return SendLedger(repo / ".reconciler" / "state.db").counts(backend, "notice")
+    return counts_in(repo / ".reconciler" / "state.db", backend, "notice")
 
 
 @pytest.mark.parametrize(("recipients", "kills", "per_second"), [

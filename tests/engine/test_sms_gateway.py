@@ -33,6 +33,7 @@ from reconciler.sandbox.testing import running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 from reconciler.secrets import Redactor, SecretRef
 from reconciler.state.ledger import SendLedger, SendState
+from tests.ledgers import writer_ledger
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 CLOCK = SimClock()
@@ -70,7 +71,7 @@ def backend(url: str) -> BackendSpec:
 
 async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, ports: tuple[int, ...] = (0, 1)
                ) -> SendLedger:
-    ledger = SendLedger(tmp_path / "state.db")
+    ledger = writer_ledger(tmp_path / "state.db")
     sender = ADAPTER.sms_sender(backend(server.url), ctx(tmp_path))
     desired = DesiredState(campaigns={spec.name: spec}, root=str(tmp_path))
     await SmsCampaignRun(spec=spec, desired=desired, sender=sender, ledger=ledger, ports=ports,

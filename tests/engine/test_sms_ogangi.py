@@ -33,7 +33,9 @@ from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.ogangi import OgangiSimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.secrets import Redactor, SecretRef
+from reconciler.errors import PermanentBackendError
 from reconciler.state.ledger import SendLedger, SendState
+from tests.ledgers import writer_ledger
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -68,13 +70,15 @@ def sender_for(server: SandboxServer, tmp_path: Path) -> OgangiSmsSender:
 
 
 async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, *, now: datetime = NOON,
-               schedules: dict[str, ScheduleSpec] | None = None, sleep: object = None) -> tuple[SendLedger, object]:
-    ledger = SendLedger(tmp_path / "state.db")
+               schedules: dict[str, ScheduleSpec] | None = None, sleep: object = None,
+               risk_duplicates: bool = True) -> tuple[SendLedger, object]:
+    ledger = writer_ledger(tmp_path / "state.db")
     desired = DesiredState(campaigns={spec.name: spec}, schedules=schedules or {}, root=str(tmp_path))
     sender = sender_for(server, tmp_path)
     kwargs = {"sleep": sleep} if sleep else {}
     report = await SmsCampaignRun(spec=spec, desired=desired, sender=sender, ledger=ledger, ports=(),
-                                  now=lambda: now, **kwargs).run()  # type: ignore[arg-type]
+                                  now=lambda: now, risk_duplicates=risk_duplicates,
+                                  **kwargs).run()  # type: ignore[arg-type]
     await sender.aclose()
     return ledger, report
 
@@ -93,6 +97,15 @@ async def test_every_recipient_gets_one_message_with_its_parameter(server: Sandb
     assert sorted(m["to"] for m in messages) == [f"58412{i:07d}" for i in range(5)]
     assert {m["text"] for m in messages} == {f"Outage in zone {i} tonight" for i in range(5)}
     assert ledger.counts("og", "notice") == {"accepted": 5}
+
+
+async def test_a_first_store_refuses_to_send_what_it_cannot_know_was_not_sent(server: SandboxServer,
+                                                                              tmp_path: Path) -> None:
+    """Ogangi cannot be asked what it sent: a store's first writer (another checkout, a lost state file)
+    sends nothing without the operator's explicit yes, and says why."""
+    with pytest.raises(PermanentBackendError, match="no record of earlier sends.*--risk-duplicate-sms"):
+        await send(server, tmp_path, campaign(5), risk_duplicates=False)
+    assert sent_messages(server) == []
 
 
 async def test_a_second_run_sends_nothing(server: SandboxServer, tmp_path: Path) -> None:
@@ -164,7 +177,7 @@ async def test_the_rate_spaces_messages(server: SandboxServer, tmp_path: Path) -
 
 
 async def test_a_crash_between_commit_and_reply_leaves_the_row_unknown(server: SandboxServer, tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "state.db")
+    ledger = writer_ledger(tmp_path / "state.db")
     from reconciler.state.ledger import NewSend
 
     ledger.begin_dispatch("og", "notice", [NewSend("584120000000", "h")])  # what a crash leaves behind

@@ -26,10 +26,83 @@ def billion_laughs(levels: int = 9) -> str:
 
 
 def test_scalars_follow_the_yaml_core_schema() -> None:
-    """Plain scalars become int, float, bool and null as in PyYAML's safe loader; quoted ones stay text."""
+    """Plain scalars become int, float, bool and null as in PyYAML's safe loader; quoted ones stay text.
+
+    Numbers in YAML 1.1's non-decimal forms (``0x1f``, ``1_000``) are still read as the core schema says,
+    but each is an error at its position (issue 20: such forms silently change ids); see below."""
     (doc,), problems = parse('a: [1, 0x1f, 1_000, 2.5, true, no, ~, null, "7", plain]\n')
     assert doc.value == {"a": [1, 31, 1000, 2.5, True, False, None, None, "7", "plain"]}
-    assert problems == []
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (1, 8, 'a[1]: `0x1f` is a hexadecimal number, read as 31; quote it ("0x1f") if it is text such as an id, or '
+               'write the plain decimal number meant'),
+        (1, 14, "a[2]: `1_000` has `_` between digits, which YAML 1.1 drops: it is read as 1000; quote it "
+                '("1_000") if it is text such as an id, or write the plain decimal number meant'),
+    ]
+    assert doc.yaml_problems
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "+5", "142", "2.5", "-1.5", ".5", "5.", "1.0e-3", "1.0E+3", "01.5",
+                                  '"0216"', "'2:22'", "!!str 0x8e", "!!int 142", "!!float 2"])
+def test_plain_decimal_numbers_and_quoted_text_are_accepted(text: str) -> None:
+    """Plain decimal integers and floats, and any quoted (or ``!!str``) text, raise no problem."""
+    (doc,), problems = parse(f"n: {text}\n")
+    assert problems == [], problems
+
+
+NON_DECIMAL = {
+    "campaignId: 0216": ("`0216` has a leading zero, so YAML 1.1 reads it as the octal number 142", 142),
+    "campaignId: 2:22": ("`2:22` is read by YAML 1.1 as the base-60 (sexagesimal) number 142", 142),
+    "campaignId: 1_4_2": ("`1_4_2` has `_` between digits, which YAML 1.1 drops: it is read as 142", 142),
+    "campaignId: 0x8e": ("`0x8e` is a hexadecimal number, read as 142", 142),
+    "campaignId: -0b10001110": ("`-0b10001110` is a binary number, read as -142", -142),
+    "campaignId: !!int 0216": ("`0216` has a leading zero, so YAML 1.1 reads it as the octal number 142", 142),
+    "campaignId: 1_4.2": ("`1_4.2` has `_` between digits, which YAML 1.1 drops: it is read as 14.2", 14.2),
+    "campaignId: 2:22.5": ("`2:22.5` is read by YAML 1.1 as the base-60 (sexagesimal) number 142.5", 142.5),
+}
+
+
+@pytest.mark.parametrize("line", list(NON_DECIMAL), ids=list(NON_DECIMAL))
+def test_numbers_not_written_as_plain_decimals_are_errors_at_the_value(line: str) -> None:
+    """Octal (``0216``), sexagesimal (``2:22``), ``_``-separated, hexadecimal and binary numbers change what
+    was meant (all of these are 142): an error at the value, naming its path, asking to quote or rewrite."""
+    (doc,), problems = parse(f"spec:\n  backend: yate\n  {line}\n")
+    fragment, read_as = NON_DECIMAL[line]
+    written = line.split(": ", 1)[1].removeprefix("!!int ")
+    assert [(p.line, p.col) for p in problems] == [(3, 15)]
+    assert problems[0].message == (f"spec.campaignId: {fragment}; quote it (\"{written}\") if it is text such as an "
+                                   "id, or write the plain decimal number meant")
+    assert doc.value["spec"]["campaignId"] == read_as
+
+
+def test_a_number_under_auth_is_refused_without_repeating_it() -> None:
+    """``instanceId: 010`` (read as 8) is refused; under ``auth`` the value is not shown (it could be a secret)."""
+    _, problems = parse("spec:\n  auth:\n    instanceId: 010\n    privateKey: 0x1234abcd\n")
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (3, 17, "spec.auth.instanceId: a number written with a leading zero is read by YAML 1.1 as a different "
+                "number; quote the value if it is text, or write the plain decimal number meant"),
+        (4, 17, "spec.auth.privateKey: a number written in hexadecimal is read by YAML 1.1 as a different number; "
+                "quote the value if it is text, or write the plain decimal number meant"),
+    ]
+    assert "1234abcd" not in problems[1].message and "010" not in problems[0].message
+
+
+@pytest.mark.parametrize("text", [".nan", ".NaN", ".inf", "-.inf", "+.Inf", "1.0e+400", "-1.0e+999", "!!float nan",
+                                  "!!float -inf", "!!float 1e999"])
+def test_non_finite_numbers_are_errors_at_the_value(text: str) -> None:
+    """NaN and infinities (written, or overflowing) pass JSON Schema bounds, so the loader refuses every one."""
+    (doc,), problems = parse(f"spec:\n  rate: {{perSecond: {text}}}\n  list: [1, {text}]\n")
+    written = text.removeprefix("!!float ")
+    tail = f"expected a finite number, found `{written}` (YAML's .nan and .inf, or a number too large to represent, " \
+           "are not accepted)"
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (2, 21, f"spec.rate.perSecond: {tail}"), (3, 13, f"spec.list[1]: {tail}")]
+
+
+def test_a_non_finite_number_in_an_anchor_is_reported_once_where_it_is_written() -> None:
+    """A value reached through an alias or a merge is reported at the anchored original."""
+    (doc,), problems = parse("base: &b {perSecond: .nan}\nrate: {<<: *b}\nother: *b\n")
+    assert [(p.line, p.col) for p in problems] == [(1, 22)]
+    assert problems[0].message.startswith("base.perSecond: expected a finite number")
 
 
 def test_timestamps_stay_text() -> None:

@@ -267,7 +267,7 @@ def send_one(hostile: HostileOgangi, case: str, tmp_path: Path, capsys: pytest.C
     monkeypatch.setenv("OG_PRIVATE_KEY", "sandbox-private")
     capsys.readouterr()
     started = time.monotonic()
-    main([str(root / "og.yaml"), "--state", f"sqlite:///{state}"])
+    main([str(root / "og.yaml"), "--state", f"sqlite:///{state}", "--risk-duplicate-sms"])  # a new store
     seconds = time.monotonic() - started
     captured = capsys.readouterr()
     with sqlite3.connect(state) as db:

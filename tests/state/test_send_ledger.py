@@ -1,67 +1,119 @@
-"""The send ledger: at most one row per recipient, durable across reopen, states moved on explicitly."""
+"""The send ledger, on both stores: at most one row per recipient, durable across reopen, states moved on
+explicitly, keys derived from the campaign and the recipient."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from reconciler.state.ledger import NewSend, SendLedger, SendState
+import pytest
+
+from reconciler.engine.store_access import open_writer
+from reconciler.state.ledger import NewSend, SendLedger, SendState, ledger_key
+from reconciler.state.store import Store
 
 
-def test_a_recipient_is_dispatched_at_most_once(tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "l.db")
-    first = ledger.begin_dispatch("gw", "c", [NewSend("4915100000001", "h1"), NewSend("4915100000002", "h1")])
-    again = ledger.begin_dispatch("gw", "c", [NewSend("4915100000001", "h2"), NewSend("4915100000003", "h1")])
+@pytest.fixture
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    opened = open_writer(store_url, base_dir=tmp_path, command="test")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def ledger(store: Store) -> SendLedger:
+    return store.ledger
+
+
+def dispatch(ledger: SendLedger, campaign: str, sends: list[NewSend]) -> list:  # type: ignore[type-arg]
+    rows, collided = ledger.begin_dispatch("gw", campaign, sends)
+    assert collided == []
+    return rows
+
+
+def test_a_recipient_is_dispatched_at_most_once(ledger: SendLedger) -> None:
+    first = dispatch(ledger, "c", [NewSend("4915100000001", "h1"), NewSend("4915100000002", "h1")])
+    again = dispatch(ledger, "c", [NewSend("4915100000001", "h2"), NewSend("4915100000003", "h1")])
     assert [r.recipient for r in first] == ["4915100000001", "4915100000002"]
     assert [r.recipient for r in again] == ["4915100000003"]
 
 
-def test_keys_are_unique_integers_usable_as_gateway_user_ids(tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "l.db")
-    rows = ledger.begin_dispatch("gw", "c", [NewSend(f"49151000000{i:02d}", "h") for i in range(50)])
+def test_keys_are_unique_integers_usable_as_gateway_user_ids(ledger: SendLedger) -> None:
+    rows = dispatch(ledger, "c", [NewSend(f"49151000000{i:02d}", "h") for i in range(50)])
     keys = [r.key for r in rows]
-    assert len(set(keys)) == 50 and all(isinstance(k, int) and k > 0 for k in keys)
+    assert len(set(keys)) == 50 and all(isinstance(k, int) and 0 < k < 2**62 for k in keys)
 
 
-def test_dispatching_rows_survive_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
-    SendLedger(path).begin_dispatch("gw", "c", [NewSend("4915100000001", "h")])
-    reopened = SendLedger(path)
-    assert [r.state for r in reopened.rows("gw", "c")] == [SendState.DISPATCHING]
+def test_keys_are_derived_from_campaign_and_recipient_so_any_store_finds_the_same(store_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """Two stores that never met give a recipient of a campaign the same key (the gateway's user_id)."""
+    other = open_writer(f"sqlite:///{tmp_path / 'other.db'}", base_dir=tmp_path, command="test")
+    here = open_writer(store_url, base_dir=tmp_path, command="test")
+    try:
+        [a] = dispatch(here.ledger, "c", [NewSend("4915100000001", "h")])
+        [b] = dispatch(other.ledger, "c", [NewSend("4915100000001", "h")])
+        [c] = dispatch(other.ledger, "d", [NewSend("4915100000001", "h")])
+    finally:
+        here.close()
+        other.close()
+    assert a.key == b.key == ledger_key("c", "4915100000001") != c.key
 
 
-def test_settle_moves_state_and_keeps_remote_id_when_not_given(tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "l.db")
-    (row,) = ledger.begin_dispatch("gw", "c", [NewSend("4915100000001", "h")])
+def test_rows_carry_the_writers_lease_token(store: Store) -> None:
+    [row] = dispatch(store.ledger, "c", [NewSend("4915100000001", "h")])
+    assert row.token == store.lease.token == 1  # type: ignore[union-attr]
+
+
+def test_dispatching_rows_survive_a_reopen(store_url: str, tmp_path: Path) -> None:
+    first = open_writer(store_url, base_dir=tmp_path, command="test")
+    dispatch(first.ledger, "c", [NewSend("4915100000001", "h")])
+    first.close()
+    reopened = open_writer(store_url, base_dir=tmp_path, command="test")
+    try:
+        assert [r.state for r in reopened.ledger.rows("gw", "c")] == [SendState.DISPATCHING]
+    finally:
+        reopened.close()
+
+
+def test_settle_moves_state_and_keeps_remote_id_when_not_given(ledger: SendLedger) -> None:
+    (row,) = dispatch(ledger, "c", [NewSend("4915100000001", "h")])
     ledger.settle([(row.key, SendState.ACCEPTED, "task-7", "")])
     ledger.settle([(row.key, SendState.DELIVERED, "", "")])
     (after,) = ledger.rows("gw", "c")
     assert (after.state, after.remote_id) == (SendState.DELIVERED, "task-7")
 
 
-def test_forget_only_drops_rows_still_dispatching(tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "l.db")
-    a, b = ledger.begin_dispatch("gw", "c", [NewSend("4915100000001", "h"), NewSend("4915100000002", "h")])
+def test_forget_only_drops_rows_still_dispatching(ledger: SendLedger) -> None:
+    a, b = dispatch(ledger, "c", [NewSend("4915100000001", "h"), NewSend("4915100000002", "h")])
     ledger.settle([(a.key, SendState.ACCEPTED, "t", "")])
     ledger.forget([a.key, b.key])
     assert [r.recipient for r in ledger.rows("gw", "c")] == ["4915100000001"]
 
 
-def test_counts_and_known_are_per_campaign(tmp_path: Path) -> None:
-    ledger = SendLedger(tmp_path / "l.db")
-    ledger.begin_dispatch("gw", "c1", [NewSend("4915100000001", "h")])
-    ledger.begin_dispatch("gw", "c2", [NewSend("4915100000002", "h")])
+def test_counts_and_known_are_per_campaign(ledger: SendLedger) -> None:
+    dispatch(ledger, "c1", [NewSend("4915100000001", "h")])
+    dispatch(ledger, "c2", [NewSend("4915100000002", "h")])
     assert ledger.counts("gw", "c1") == {"dispatching": 1}
     assert ledger.known("gw", "c1", ["4915100000001", "4915100000002"]) == {"4915100000001"}
 
 
-def test_a_settlement_never_moves_a_row_back(tmp_path: Path) -> None:
+def test_a_settlement_never_moves_a_row_back(ledger: SendLedger) -> None:
     """A send's reply is written with the next group's commit; a delivery report pushed meanwhile must
     survive it (the reply still brings the backend's id)."""
-    ledger = SendLedger(tmp_path / "state.db")
-    [row] = ledger.begin_dispatch("gw", "c", [NewSend("+491", "h")])
+    [row] = dispatch(ledger, "c", [NewSend("+491", "h")])
     ledger.settle([(row.key, SendState.DELIVERED, "", "DELIVERED")])
     ledger.settle([(row.key, SendState.ACCEPTED, "task-7", "")])
     [after] = ledger.rows("gw", "c")
     assert (after.state, after.remote_id, after.reason) == (SendState.DELIVERED, "task-7", "DELIVERED")
     ledger.settle([(row.key, SendState.FAILED, "", "expired")])  # one final state may still replace another
     assert ledger.rows("gw", "c")[0].state is SendState.FAILED
+
+
+def test_pages_walk_rows_in_write_order_up_to_a_sequence_number(ledger: SendLedger) -> None:
+    """Keys are hashes, so order and "written before" come from the sequence number."""
+    dispatch(ledger, "c", [NewSend(f"+49{i}", "h") for i in range(5)])
+    cut = ledger.last_seq()
+    dispatch(ledger, "c", [NewSend(f"+49{i}", "h") for i in range(5, 8)])
+    walked = [r.recipient for page in ledger.pages("gw", "c", [SendState.DISPATCHING], size=2, up_to=cut)
+              for r in page]
+    assert walked == [f"+49{i}" for i in range(5)]
