@@ -181,3 +181,26 @@ def test_a_standby_daemon_takes_over_from_a_killed_one_and_finishes_exactly_once
     time.sleep(0.5)
     exactly_once(sandbox, 300)
     assert 'reconcile_lease_takeovers_total 0.0' in standby.get("/metrics").text  # the killed one was gone
+
+
+def test_ci_dry_runs_with_a_read_only_role_plan_exactly(sandbox: RunningSandbox, tmp_path: Path,
+                                                       postgres: object) -> None:
+    """The README's read-only role: after a converged apply, a dry run from another checkout through a role
+    that can only SELECT plans nothing (exit 0 with --detailed-exitcode)."""
+    writer_url = postgres.new_database()  # type: ignore[attr-defined]
+    database = writer_url.rsplit("/", 1)[1]
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=50)
+    assert finish(apply(repo, writer_url))[0] == 0
+    role = "ci_" + database
+    postgres.psql(f"CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE {database} TO {role}; "  # type: ignore[attr-defined]
+                  f"GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};",
+                  database)
+    reader_url = writer_url.replace(f"//{postgres.user}@", f"//{role}@")  # type: ignore[attr-defined]
+    other = crash.sms_repo(tmp_path / "checkout", sandbox, backend="gw", recipients=50)
+    dry = subprocess.run([*crash.reconcile_command(other, reader_url)[:-1], "--dry-run", "--detailed-exitcode"],
+                         cwd=other, env=crash.environment(), capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and "to-send 0" in dry.stdout, dry.stdout + dry.stderr
+    refused = subprocess.run(crash.reconcile_command(other, reader_url), cwd=other, env=crash.environment(),
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+    exactly_once(sandbox, 50)
