@@ -31,6 +31,19 @@ def ledger_counts(path: Path, backend: str, campaign: str) -> dict[str, int]:
         store.close()
 
 
+def rows_by_state(url: str) -> dict[str, int]:
+    """Send-ledger rows by backend and state in the store at ``url`` (either kind), e.g. ``{"gw/accepted": 60}``."""
+    store = open_store(url, writer=False)
+    if store is None:
+        return {}
+    try:
+        with store.db.read() as tx:
+            found = tx.rows("SELECT backend, state, COUNT(*) FROM send_ledger GROUP BY backend, state")
+        return {f"{backend}/{state}": int(count) for backend, state, count in found}
+    finally:
+        store.close()
+
+
 def close_all() -> None:
     while _open:
         _open.popitem()[1].close()

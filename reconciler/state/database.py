@@ -377,4 +377,6 @@ def open_database(url: str, *, base_dir: Path = Path("."), create: bool) -> Data
 
 
 def this_host() -> str:
-    return os.uname().nodename
+    """The name a writer shows in the lease; ``RECONCILER_HOST`` overrides it (containers that share a host
+    name but not a process table must set it, or a live writer could be taken for a gone one)."""
+    return os.environ.get("RECONCILER_HOST") or os.uname().nodename

@@ -96,15 +96,16 @@ def environment() -> dict[str, str]:
     return {**os.environ, "GW_PASSWORD": "admin", "OG_PRIVATE_KEY": "sandbox-private"}
 
 
-def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: float) -> CrashRun:
+def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: float,
+                     state: str | None = None) -> CrashRun:
     """Start ``reconcile`` ``kills`` times, SIGKILL each after a seeded random delay, then run it to the end.
     A run that finishes before its kill means the send is over: no further kill could test anything, so the
     kills stop there (``run.kills`` then says how many there were; tests assert it)."""
     rng = random.Random(seed)
     run = CrashRun()
     while run.kills < kills and not run.finished_early:
-        run.attempt(reconcile_command(repo), cwd=repo, env=environment(), delay=rng.uniform(low, high))
-    final = subprocess.run(reconcile_command(repo), cwd=repo, env=environment(), capture_output=True, text=True,
+        run.attempt(reconcile_command(repo, state), cwd=repo, env=environment(), delay=rng.uniform(low, high))
+    final = subprocess.run(reconcile_command(repo, state), cwd=repo, env=environment(), capture_output=True, text=True,
                            timeout=300)
     assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]
     return run

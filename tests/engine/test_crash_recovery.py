@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
-from tests.ledgers import ledger_counts as counts_in
+from tests.ledgers import rows_by_state
 from tests.engine import crash
 from tests.reliability.figures import record
 
@@ -24,8 +24,8 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-def ledger_counts(repo: Path, backend: str) -> dict[str, int]:
-    return counts_in(repo / ".reconciler" / "state.db", backend, "notice")
+def ledger_counts(state: str, backend: str) -> dict[str, int]:
+    return {key.split("/", 1)[1]: n for key, n in rows_by_state(state).items() if key.startswith(backend + "/")}
 
 
 @pytest.mark.parametrize(("recipients", "kills", "per_second"), [
@@ -33,17 +33,17 @@ def ledger_counts(repo: Path, backend: str) -> dict[str, int]:
     pytest.param(5000, 20, 150, id="5000-recipients-20-kills", marks=pytest.mark.slow),
 ])
 def test_gateway_sends_every_recipient_exactly_once_across_kills(
-    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float
+    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, store_url: str
 ) -> None:
     crash.set_latency(sandbox, "sms-gateway", 150)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=recipients, per_second=per_second)
-    run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0)
+    run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0, state=store_url)
     on_gateway = crash.delivered_numbers(sandbox, "sms-gateway", "number")
     record("sms_crash.sms_gateway.kills_survived", run.kills, finished_early=run.finished_early, delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert len(on_gateway) == recipients
     assert max(on_gateway.values()) == 1
-    assert ledger_counts(repo, "gw").get("dispatching", 0) == 0
+    assert ledger_counts(store_url, "gw").get("dispatching", 0) == 0
 
 
 @pytest.mark.parametrize(("recipients", "kills", "per_second"), [
@@ -51,13 +51,13 @@ def test_gateway_sends_every_recipient_exactly_once_across_kills(
     pytest.param(5000, 20, 100, id="5000-recipients-20-kills", marks=pytest.mark.slow),
 ])
 def test_ogangi_never_duplicates_and_unknowns_stay_within_the_kills(
-    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float
+    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, store_url: str
 ) -> None:
     crash.set_latency(sandbox, "ogangi", 5)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="og", recipients=recipients, per_second=per_second)
-    run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5)
+    run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5, state=store_url)
     on_ogangi = crash.delivered_numbers(sandbox, "ogangi", "to")
-    counts = ledger_counts(repo, "og")
+    counts = ledger_counts(store_url, "og")
     record("sms_crash.ogangi.kills_survived", run.kills, unknown=counts.get("unknown", 0), delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert max(on_ogangi.values()) == 1

@@ -59,10 +59,11 @@ class Fleet:
     campaign_names: tuple[str, ...]
     gateways: dict[str, tuple[str, ...]] = field(default_factory=dict)  # campaign -> declared gateways
     windows: tuple[tuple[str, str], ...] = WINDOWS  # (download, activation) of every OTA campaign
+    store: str | None = None  # the state store's URL; None: SQLite under .reconciler/
 
     @property
     def state_url(self) -> str:
-        return f"sqlite:///{self.root}/.reconciler/state.db"
+        return self.store or f"sqlite:///{self.root}/.reconciler/state.db"
 
     @property
     def state_dir(self) -> Path:
@@ -234,7 +235,7 @@ def write_recipients(path: Path, count: int, *, prefix: str) -> None:
     path.write_text("number,area\n" + rows + "\n", encoding="utf-8")
 
 
-def write_fleet(root: Path, sandbox: RunningSandbox, shape: FleetShape) -> Fleet:
+def write_fleet(root: Path, sandbox: RunningSandbox, shape: FleetShape, *, store: str | None = None) -> Fleet:
     """Create the repository: ``root/campaigns.d/*.yaml`` plus package, recipient and CA files."""
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
@@ -267,7 +268,7 @@ def write_fleet(root: Path, sandbox: RunningSandbox, shape: FleetShape) -> Fleet
         (decl / "sms-og.yaml").write_text(sms_campaign_yaml("og", "welcome", "og-recipients.csv", ports=False),
                                           encoding="utf-8")
         names.append("welcome")
-    return Fleet(root, decl, shape, tuple(names), gateways)
+    return Fleet(root, decl, shape, tuple(names), gateways, store=store)
 
 
 def rewrite_windows(fleet: Fleet, days: int) -> Fleet:
@@ -288,7 +289,9 @@ def environment(secrets: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def reconcile_command(fleet: Fleet, *args: str) -> list[str]:
-    return [sys.executable, "-m", "reconciler", *args, str(fleet.decl), "--state", fleet.state_url]
+    # a new store and Ogangi, which cannot be asked what it sent: the operator's yes, as after a fresh sandbox
+    return [sys.executable, "-m", "reconciler", *args, str(fleet.decl), "--state", fleet.state_url,
+            "--risk-duplicate-sms"]
 
 
 def run_reconcile(fleet: Fleet, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -129,7 +129,7 @@ def test_echoed_credentials_appear_in_no_output_plan_log_status_or_state(
     for proxy in proxies.values():
         proxy.echo_all = False
     writes = {
-        "apply": run(capsys, *common),
+        "apply": run(capsys, *common, "--risk-duplicate-sms"),  # a new store, and Ogangi cannot be asked
         "apply-json": run(capsys, "--output", "json", *common),
         "status": run(capsys, "status", *common),
         "status-json": run(capsys, "status", "--output", "json", *common),

@@ -12,7 +12,6 @@ faults stop, a dry run has nothing to do.
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from tests.reliability import fleet as fl
+from tests.ledgers import rows_by_state
 from tests.reliability.figures import record
 
 MAX_RUNS = 8
@@ -96,9 +96,7 @@ def converge_under_faults(fleet: fl.Fleet, sandbox: RunningSandbox, *, seed: int
 
 def ledger_states(fleet: fl.Fleet) -> dict[str, int]:
     """Send-ledger rows by backend and state, e.g. ``{"og/unknown": 2, "gw/accepted": 60}``."""
-    with sqlite3.connect(fleet.state_dir / "state.db") as db:
-        rows = db.execute("SELECT backend, state, COUNT(*) FROM send_ledger GROUP BY backend, state").fetchall()
-    return {f"{backend}/{state}": count for backend, state, count in rows}
+    return rows_by_state(fleet.state_url)
 
 
 FAST = fl.FleetShape(campaigns=2, gateways_per_campaign=8, yateota=True, sms_gateway_recipients=60,
@@ -113,14 +111,15 @@ SLOW = fl.FleetShape(campaigns=10, gateways_per_campaign=30, yateota=True, sms_g
     pytest.param(SLOW, (2, 3, 4, 5, 6), id="fleet-5-seeds", marks=pytest.mark.slow),
 ])
 def test_fleet_converges_under_faults_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetShape, seeds: tuple[int, ...]
+    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetShape, seeds: tuple[int, ...], store_url: str
 ) -> None:
     """Under 503/429, timeouts, drops and garbled replies the fleet converges, reports every failure with
     its resource, and creates or sends nothing twice (every seed runs; the problems of all are shown)."""
     problems: dict[int, list[str]] = {}
     for seed in seeds:
         fl.reset(sandbox)
-        fleet = fl.write_fleet(tmp_path / f"ops-{seed}", sandbox, shape)
+        # one store per seed: the first seed gets the fixture's (SQLite or PostgreSQL), later ones SQLite files
+        fleet = fl.write_fleet(tmp_path / f"ops-{seed}", sandbox, shape, store=store_url if seed == seeds[0] else None)
         log = converge_under_faults(fleet, sandbox, seed=seed)
         check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")
         found = fl.duplicates(sandbox)
