@@ -29,6 +29,7 @@ from reconciler.daemon.git_source import GitSource, GitSourceError
 from reconciler.daemon.health import ResourceHealth, fingerprints
 from reconciler.daemon.http_api import build_app, http_server
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.sends import BackgroundSends
 from reconciler.daemon.scope import DECLARATION_TRIGGERS, LastSeen, backend_prints, changed_backends
 from reconciler.daemon.triggers import PassTrigger, every, watch_files
 from reconciler.daemon.webhooks import WebhookReceivers
@@ -82,6 +83,8 @@ class WatchService:
         self.passes = 0
         self.store: Store | None = None
         self.lease: WriterLease | None = None
+        self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
+                                     now=lambda: datetime.now(UTC))
         self.role = "starting"
         self.git = GitSource(settings.git_url, settings.git_branch, Path(".reconciler")) if settings.git_url else None
 
@@ -178,8 +181,13 @@ class WatchService:
             return True
         return False
 
+    def _send_done(self, campaign: str) -> None:
+        self.trigger.fire(f"send finished: {campaign}")  # counts, status and metrics read again
+
     def _lost_lease(self, why: str) -> None:
         """Another writer has the store: stop writing now; back to standby (or exit) after this pass."""
+        if not self.lock_held:
+            return
         log.error("daemon.lease_lost", reason=why)
         self.role = "standby" if self.settings.standby else "stopped"
         self.metrics.set_role("standby")
@@ -212,6 +220,7 @@ class WatchService:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self.sends.cancel_all()
 
     def _schedule_retry(self) -> asyncio.TimerHandle | None:
         when = self.health.next_retry(time.time())
@@ -252,6 +261,7 @@ class WatchService:
         desired = self._load(paths)
         if desired is None:
             return
+        self.sends.steer(desired)  # running sends read it before their next batch: the brake
         prints = fingerprints(desired)
         self.health.spec_changed(prints)
         declared = backend_prints(desired, prints)
@@ -265,12 +275,17 @@ class WatchService:
         request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url)
         result = await reconcile_desired(target, request, now=datetime.now(UTC), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
-                                         on_request=self.metrics.record_request, store=self.store)
+                                         on_request=self.metrics.record_request, store=self.store,
+                                         send_performers=self._send_performers)
         if result.lease_lost or (self.lease is not None and self.lease.lost):
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
             return
         self.declared_prints = declared
         self._record(result, prints, reasons, time.monotonic() - started, scope)
+
+    def _send_performers(self, desired: DesiredState, store: Store, ctx: Any) -> Any:
+        risk = self.settings.request.options.risk_duplicate_sms
+        return self.sends.performer(desired, store, ctx, risk_duplicates=risk)
 
     def _scope(self, reasons: set[str], declared: dict[str, str]) -> set[str] | None:
         """The backends this pass visits; ``None`` for all of them."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +84,8 @@ def open_store_for(request: PassRequest, base_dir: Path, desired: DesiredState |
 
 
 PlanFilter = Callable[[Plan], Plan]
+#: builds the ``send-sms`` performer of one pass (the daemon's background sends); the default sends in the pass
+SendPerformers = Callable[[DesiredState, Store, ConnectContext], Callable[[Any], Awaitable[Mapping[str, Any]]]]
 
 
 async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
@@ -102,7 +104,8 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
                             environ: Mapping[str, str], redactor: Redactor, base_dir: Path = Path("."),
                             progress: ProgressSink | None = None, diagnostics: tuple[Diagnostic, ...] = (),
                             files: tuple[str, ...] = (), hold: PlanFilter | None = None,
-                            on_request: RequestObserver | None = None, store: Store | None = None) -> PassResult:
+                            on_request: RequestObserver | None = None, store: Store | None = None,
+                            send_performers: SendPerformers | None = None) -> PassResult:
     """Observe, plan and (unless a dry run) apply an already loaded desired state. ``hold`` may take
     actions out of the plan before it is applied (the daemon's backoff and stalled resources). ``store``:
     the caller's open store (its writer lease held for an apply); without it the store named by the
@@ -131,7 +134,7 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
         return PassResult(diagnostics=diagnostics + tuple(conns.diagnostics), desired=desired,
                           files=files)
     senders: dict[str, SmsSender] = {}
-    pass_ = _Pass(desired, request, conns, store, senders, ctx, now, redactor, progress, hold)
+    pass_ = _Pass(desired, request, conns, store, senders, ctx, now, redactor, progress, hold, send_performers)
     try:
         ledger = store.ledger if store is not None else None
         sent_before = ledger.last_seq() if ledger is not None else 0
@@ -163,6 +166,7 @@ class _Pass:
     redactor: Redactor
     progress: ProgressSink | None
     hold: PlanFilter | None
+    send_performers: SendPerformers | None = None
 
     async def plan_and_apply(self, diagnostics: tuple[Diagnostic, ...], files: tuple[str, ...]) -> PassResult:
         desired, request, store = self.desired, self.request, self.store
@@ -192,6 +196,8 @@ class _Pass:
         performers: dict[Verb, Any] = {}
         if self.store is None:
             performers[Verb.SEND_SMS] = _no_ledger
+        elif self.send_performers is not None:
+            performers[Verb.SEND_SMS] = self.send_performers(self.desired, self.store, self.ctx)
         elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
             make = _sender_cache(self.desired, self.ctx, self.senders)
             for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -44,6 +45,23 @@ FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.S
 RESEND_ROUNDS = 3
 QUERY_CHUNK = 128  # keys per sender.query call (the sender splits further to the API's limit)
 POLL_PAGE = 4096  # ledger rows asked about at a time: memory stays bounded whatever the campaign's size
+
+
+class Steering(Protocol):
+    """Where a send reads its campaign's declaration (and the rest of the declared state) from."""
+
+    def current(self, campaign: str) -> tuple[SmsCampaignSpec, DesiredState]: ...
+
+
+@dataclass(frozen=True)
+class FixedSteering:
+    """One apply: the declaration the plan was made from, for the whole send."""
+
+    spec: SmsCampaignSpec
+    desired: DesiredState
+
+    def current(self, campaign: str) -> tuple[SmsCampaignSpec, DesiredState]:
+        return self.spec, self.desired
 
 
 @dataclass
@@ -82,21 +100,44 @@ class SmsCampaignRun:
     def __init__(self, *, spec: SmsCampaignSpec, desired: DesiredState, sender: SmsSender, ledger: SendLedger,
                  ports: tuple[int, ...], now: Callable[[], datetime],
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, lease: WriterLease | None = None,
-                 risk_duplicates: bool = False) -> None:
-        self.spec = spec
+                 risk_duplicates: bool = False, steering: Steering | None = None) -> None:
         self.lease = lease
         self.risk_duplicates = risk_duplicates
         self._sleep = sleep
         self.probe = False  # ask the backend about each group before sending it (a store new to the campaign)
-        self.desired = desired
+        self.name = spec.name
+        #: where the campaign's current declaration comes from: fixed for one apply; the daemon's latest pass
+        #: for a background send, read before every batch (the brake)
+        self.steering: Steering = steering or FixedSteering(spec, desired)
         self.sender = sender
         self.ledger = ledger
         self.ports = ports
         self.now = now
-        self.rate = RequestRateLimiter(spec.rate_per_second, sleep=sleep)
+        self._rates: dict[float | None, RequestRateLimiter] = {}
         self.report = SmsRunReport()
         self._fates: list[Settlement] = []  # replies not yet written: they ride with the next group's commit
         self._unsent: list[int] = []
+        self.steered = ""  # why the last group stopped early on a new declaration ('' when it did not)
+
+    @property
+    def spec(self) -> SmsCampaignSpec:
+        return self.steering.current(self.name)[0]
+
+    @property
+    def desired(self) -> DesiredState:
+        return self.steering.current(self.name)[1]
+
+    def _limiter(self, rate: float | None) -> RequestRateLimiter:
+        if rate not in self._rates:
+            self._rates[rate] = RequestRateLimiter(rate, sleep=self._sleep)
+        return self._rates[rate]
+
+    def batch_size(self) -> int:
+        """Messages per request: the backend's most, but no more than about a second of them at the
+        campaign's rate (a slow campaign goes out smoothly, and a brake or a new text waits one batch)."""
+        rate = self.spec.rate_per_second
+        most = self.sender.max_batch
+        return most if not rate else max(1, min(most, int(rate)))
 
     @property
     def backend(self) -> str:
@@ -106,16 +147,21 @@ class SmsCampaignRun:
         await self.resolve_dispatching()
         if self.spec.state is SmsRunState.ACTIVE and not self.ledger.counts(self.backend, self.spec.name):
             self._no_history()
-        if self.spec.state is SmsRunState.ACTIVE:
+        while self.spec.state is SmsRunState.ACTIVE:
+            self.steered = ""
             for _ in range(RESEND_ROUNDS):  # lost replies resolved as "never arrived" are sent again
                 await self.send_pending()
-                if self.report.held or not self.ledger.rows(self.backend, self.spec.name, [SendState.DISPATCHING]):
+                if self.report.held or self.steered or not self.ledger.rows(
+                        self.backend, self.spec.name, [SendState.DISPATCHING]):
                     break
                 await self.resolve_dispatching()
-        else:
+            if not self.steered or self.report.held:
+                break  # done, or held (quiet hours, backend refusing); a new text goes round again
+            log.info("sms.steered", campaign=self.name, why=self.steered)
+        if self.spec.state is not SmsRunState.ACTIVE:
             self.report.held = f"campaign is {self.spec.state.value}"
-        if self.spec.state is SmsRunState.STOPPED:
-            await self.stop_queued()
+            if self.spec.state is SmsRunState.STOPPED or self.steered:
+                await self.stop_queued()  # the brake: nothing more leaves the gateway either
         return self.report
 
     def _no_history(self) -> None:
@@ -168,17 +214,34 @@ class SmsCampaignRun:
             self._fates, self._unsent = [], []
 
     async def _send_groups(self) -> None:
-        batch_size = self.sender.max_batch * self.sender.in_flight
-        root = Path(self.desired.root)
-        for chunk in chunked(recipients_of(self.spec, root), max(batch_size, 64)):
-            held, _ = sending_hold(self.desired, self.spec.name, self.now())
+        spec, desired = self.steering.current(self.name)
+        root = Path(desired.root)
+        group = self.batch_size() * self.sender.in_flight
+        for chunk in chunked(recipients_of(spec, root), max(group, 64)):
+            if self._steered_away(spec):
+                return
+            held, _ = sending_hold(self.desired, self.name, self.now())
             if held:
                 self.report.held = held
                 return
             fresh = self._fresh(chunk)
-            for start in range(0, len(fresh), batch_size):
-                if not await self._dispatch(fresh[start:start + batch_size]):
+            for start in range(0, len(fresh), group):
+                if self._steered_away(spec) or not await self._dispatch(spec, fresh[start:start + group]):
                     return
+
+    def _steered_away(self, sent_as: SmsCampaignSpec) -> bool:
+        """The declaration changed since this group was planned in a way that concerns recipients not yet
+        handed over: paused or stopped, a new text, or a new rate (re-paced)."""
+        now = self.spec
+        if now.state is not SmsRunState.ACTIVE:
+            self.steered = f"declared {now.state.value}"
+        elif now.text != sent_as.text:
+            self.steered = "new text"
+        elif now.rate_per_second != sent_as.rate_per_second:
+            self.steered = "new rate"
+        else:
+            return False
+        return True
 
     def _fresh(self, chunk: list[Recipient]) -> list[Recipient]:
         """Recipients without a ledger row (unknown ones only when the campaign says to resend them)."""
@@ -196,9 +259,10 @@ class SmsCampaignRun:
                 fresh.append(recipient)
         return fresh
 
-    async def _dispatch(self, recipients: list[Recipient]) -> bool:
-        """Commit, send, settle one group; False when the backend refuses everything (stop for now)."""
-        sends = [NewSend(r.number, content_hash(self.spec.text, r)) for r in recipients]
+    async def _dispatch(self, spec: SmsCampaignSpec, recipients: list[Recipient]) -> bool:
+        """Commit, send, settle one group (as declared in ``spec``); False when the backend refuses
+        everything or the declaration changed (stop for now)."""
+        sends = [NewSend(r.number, content_hash(spec.text, r)) for r in recipients]
         rows, collided = self.ledger.begin_dispatch(self.backend, self.spec.name, sends, settle=self._fates,
                                                     forget=self._unsent)
         self._fates, self._unsent = [], []
@@ -211,12 +275,15 @@ class SmsCampaignRun:
             rows = await self._already_sent_elsewhere(rows)
         params = {r.number: r.params for r in recipients}
         messages = [OutgoingSms(row.key, row.recipient, params[row.recipient]) for row in rows]
-        batches = [messages[i:i + self.sender.max_batch] for i in range(0, len(messages), self.sender.max_batch)]
+        size = self.batch_size()
+        batches = [messages[i:i + size] for i in range(0, len(messages), size)]
         if len(batches) == 1:  # one message in flight (Ogangi): no task to spawn
-            receipts = await self._send(batches[0])
+            receipts = await self._send(spec, batches[0])
         else:
-            receipts = [r for batch in await asyncio.gather(*(self._send(b) for b in batches)) for r in batch]
+            receipts = [r for batch in await asyncio.gather(*(self._send(spec, b) for b in batches)) for r in batch]
         self._settle(receipts)
+        if self.steered:
+            return False
         return any(r.fate is not SmsFate.NOT_SENT for r in receipts) or not receipts
 
     async def _already_sent_elsewhere(self, rows: list[LedgerRow]) -> list[LedgerRow]:
@@ -230,10 +297,13 @@ class SmsCampaignRun:
                         note="the backend already had these messages (sent from another state store)")
         return [row for row in rows if row.key not in found]
 
-    async def _send(self, batch: list[OutgoingSms]) -> list[SmsReceipt]:
+    async def _send(self, spec: SmsCampaignSpec, batch: list[OutgoingSms]) -> list[SmsReceipt]:
+        rate = self._limiter(spec.rate_per_second)
         for _ in batch:
-            await self.rate.acquire()
-        spec = self.spec
+            await rate.acquire()
+        if self._steered_away(spec):  # committed, not handed over: forgotten, sent later as now declared
+            self._unsent += [message.key for message in batch]
+            return []
         return await self.sender.send(spec.text, batch, sender=spec.sender, carrier=spec.carrier, ports=self.ports,
                                       encoding=spec.encoding, reports=spec.delivery_reports)
 
@@ -256,9 +326,30 @@ class SmsCampaignRun:
         return receipt.key, FATE_TO_STATE.get(receipt.fate, SendState.UNKNOWN), receipt.remote_id, receipt.reason
 
     async def stop_queued(self) -> None:
-        tasks = self.ledger.remote_ids(self.backend, self.spec.name, [SendState.ACCEPTED])
-        if tasks:
-            await self.sender.stop_tasks(tasks)
+        await stop_and_release(self.ledger, self.sender, self.backend, self.name)
+
+
+async def stop_and_release(ledger: SendLedger, sender: SmsSender, backend: str, campaign: str,
+                           tasks: Sequence[str] | None = None) -> int:
+    """Stop the backend's tasks that still queue messages of the campaign (all of them, or ``tasks``), then
+    forget the rows whose message the stop abandoned: the backend reports them failed, so they never left,
+    and a campaign resumed later sends them (none is lost, none is sent twice). Returns how many."""
+    tasks = tuple(tasks) if tasks is not None else ledger.remote_ids(backend, campaign, [SendState.ACCEPTED])
+    if not tasks:
+        return 0
+    await sender.stop_tasks(tasks)
+    if not sender.can_query:
+        return 0
+    queued = [r for r in ledger.rows(backend, campaign, [SendState.ACCEPTED]) if r.remote_id in tasks]
+    found = await query_all(sender, [r.key for r in queued])
+    abandoned = [r.key for r in found if r.fate is SmsFate.FAILED]
+    moved = [(r.key, FATE_TO_STATE[r.fate], "", r.reason) for r in found
+             if r.fate is not SmsFate.FAILED and r.fate in FATE_TO_STATE]
+    ledger.settle(moved)
+    if abandoned:  # settle() keeps forget() to dispatching rows: move them back first, in one transaction
+        ledger.release(abandoned)
+    log.info("sms.stopped_queued", campaign=campaign, tasks=len(tasks), released=len(abandoned))
+    return len(abandoned)
 
 
 async def poll_campaign(ledger: SendLedger, sender: SmsSender, backend: str, campaign: str, *,

@@ -159,6 +159,14 @@ class SendLedger:
         """Drop rows the backend provably never received, so their recipients may be sent again."""
         self.settle((), forget=keys)
 
+    def release(self, keys: Iterable[int]) -> None:
+        """Drop rows whose message the backend abandoned queued (a stop the campaign's brake asked for):
+        it never left, so the recipient may be sent again when the campaign resumes."""
+        items = [(key,) for key in keys]
+        if items:
+            with self.db.write() as tx:
+                tx.many("DELETE FROM send_ledger WHERE key=? AND state IN ('accepted', 'failed')", items)
+
     def forget_unknown(self, backend: str, campaign: str, recipients: Iterable[str]) -> None:
         """Drop ``unknown`` rows of these recipients: the campaign chose to risk a duplicate and resend."""
         items = [(backend, campaign, r) for r in recipients]
