@@ -23,7 +23,7 @@ from reconciler.engine.connect import Connections, connect
 from reconciler.engine.execute import ExecutionReport, Executor, ProgressSink
 from reconciler.engine.observe import observe_all
 from reconciler.errors import BackendError, PermanentBackendError
-from reconciler.engine.sms import refresh_deliveries
+from reconciler.engine.sms import refresh_deliveries, stop_and_release
 from reconciler.engine.sms_dispatch import SmsDispatcher
 from reconciler.engine.sms_outlook import sms_outlooks
 from reconciler.load import load_desired_state
@@ -192,19 +192,32 @@ class _Pass:
                             performers=self._performers(decided))
         return replace(base, report=await executor.run(decided))
 
+    async def _stop_task(self, action: Any) -> Mapping[str, Any]:
+        """Stop a queued gateway task and release the rows the stop abandoned (they never left)."""
+        sender = _sender_cache(self.desired, self.ctx, self.senders)(action.backend)
+        assert sender is not None and self.store is not None
+        campaign = action.key.name
+        released = await stop_and_release(self.store.ledger, sender, action.backend, campaign,
+                                          [str(action.params["task_id"])])
+        return {"released": released}
+
     def _performers(self, decided: Plan) -> dict[Verb, Any]:
+        verbs = {a.verb for a in decided.actions}
+        store = self.store
+        if store is None:
+            return {Verb.SEND_SMS: _no_ledger}
         performers: dict[Verb, Any] = {}
-        if self.store is None:
-            performers[Verb.SEND_SMS] = _no_ledger
-        elif self.send_performers is not None:
-            performers[Verb.SEND_SMS] = self.send_performers(self.desired, self.store, self.ctx)
-        elif any(a.verb is Verb.SEND_SMS for a in decided.actions):
+        if Verb.STOP_SMS_TASK in verbs:
+            performers[Verb.STOP_SMS_TASK] = self._stop_task
+        if self.send_performers is not None:
+            performers[Verb.SEND_SMS] = self.send_performers(self.desired, store, self.ctx)
+        elif Verb.SEND_SMS in verbs:
             make = _sender_cache(self.desired, self.ctx, self.senders)
             for backend in {a.backend for a in decided.actions if a.verb is Verb.SEND_SMS}:
                 make(backend)
             tz = self.now.tzinfo
             performers[Verb.SEND_SMS] = SmsDispatcher(
-                desired=self.desired, senders=self.senders, ledger=self.store.ledger, lease=self.store.lease,
+                desired=self.desired, senders=self.senders, ledger=store.ledger, lease=store.lease,
                 now=lambda: datetime.now(tz), risk_duplicates=self.request.options.risk_duplicate_sms)
         return performers
 

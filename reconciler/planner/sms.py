@@ -4,7 +4,8 @@
   with the number to send and the time it takes at the declared rate; messages whose fate was lost
   (``dispatching``) are resolved first by the same action;
 - active but held (quiet hours, outside the active period): nothing, and the plan says until when;
-- paused: nothing new is sent; stopped: queued gateway tasks are stopped as well.
+- paused: nothing new is sent, and queued gateway tasks are stopped (their messages are sent when it
+  resumes); stopped: the same, and what was not sent never will be.
 Counts per ledger state are always shown, so a plan explains where every recipient stands.
 """
 
@@ -68,7 +69,10 @@ def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampai
                          reason="declared stopped: queued messages are not sent"))
         b.noop(key, f"stopped: {outlook.to_send} recipient(s) will not be sent ({counts})")
         return
-    if spec.state is SmsRunState.PAUSED:
+    if spec.state is SmsRunState.PAUSED:  # the brake: what the gateway still queues is held back too
+        for task in outlook.open_tasks if Verb.STOP_SMS_TASK in inp.traits[backend].verbs else ():
+            b.add(Action(f"{base}/stop-sms-task/{task}", Verb.STOP_SMS_TASK, key, backend, {"task_id": task},
+                         reason="declared paused: queued messages are held back and sent when it resumes"))
         b.noop(key, f"paused: nothing new is sent ({counts})")
         return
     unresolved = outlook.counts.get("dispatching", 0)
