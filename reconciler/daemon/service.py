@@ -168,7 +168,7 @@ class WatchService:
                 self.role = "standby"
                 self.metrics.set_role("standby")
                 try:
-                    await asyncio.wait_for(self.stop.wait(), timeout=min(2.0, self.settings.lease_ttl / 3))
+                    await asyncio.wait_for(self.stop.wait(), timeout=min(0.5, self.settings.lease_ttl / 3))  # a cheap read
                 except TimeoutError:
                     pass
                 continue
