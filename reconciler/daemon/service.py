@@ -272,7 +272,8 @@ class WatchService:
             return
         target = desired if scope is None else desired.only_backends(scope)
         now = time.time()
-        request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url)
+        request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url,
+                          command="reconcile watch", revision=self.git.revision if self.git else None)
         result = await reconcile_desired(target, request, now=datetime.now(UTC), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
                                          on_request=self.metrics.record_request, store=self.store,
@@ -323,6 +324,10 @@ class WatchService:
             self.ready_flag = True
             self.last_error = "" if result.ok and not self.declarations_invalid else self.last_error
         actions = len(result.report.outcomes) if result.report else 0
+        for outcome in result.report.outcomes if result.report else ():  # what was done, by name, not a count
+            log.info("action.done", verb=outcome.action.verb.value, resource=str(outcome.key),
+                     outcome=outcome.status.value, reason=outcome.action.reason,
+                     drift_correction="resync" in reasons, message=outcome.message[:300])
         log.info("pass.done", reasons=sorted(reasons), seconds=round(seconds, 3), actions=actions, ok=result.ok,
                  backends=sorted(scope) if scope is not None else "all",
                  diagnostics=[d.format() for d in result.diagnostics][:20])

@@ -8,7 +8,9 @@ unresolvable secrets, unreadable backends and failed actions all come back insid
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,6 +37,8 @@ from reconciler.planner.serialize import action_json
 from reconciler.secrets import Redactor
 from reconciler.engine.store_access import open_writer, reading, request_bound
 from reconciler.errors import StateStoreError
+from reconciler.state.database import this_host
+from reconciler.state.history import DEFAULT_RETENTION_DAYS
 from reconciler.state.lease import LeaseLostError, read_holder
 from reconciler.state.ledger import ReadOnlyLedger, SendLedger
 from reconciler.state.store import StateStore, Store, StoreView, open_store
@@ -48,6 +52,9 @@ class PassRequest:
     options: PlanOptions = PlanOptions()
     dry_run: bool = True
     saved_actions: Sequence[Mapping[str, Any]] | None = None  # --plan FILE: apply exactly these
+    command: str = "reconcile apply"  # what the history calls whoever applied
+    revision: str | None = None  # the git revision applied (None: asked of git in the repository)
+    history_days: float = DEFAULT_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,10 @@ class _Pass:
         executor = Executor(writers=self.conns.writers, store=store.state if store is not None else None,
                             redactor=self.redactor, progress=self.progress,
                             performers=self._performers(decided))
-        return replace(base, report=await executor.run(decided))
+        report = await executor.run(decided)
+        if store is not None and report.outcomes:
+            record_history(store, request, desired, report)
+        return replace(base, report=report)
 
     async def _stop_task(self, action: Any) -> Mapping[str, Any]:
         """Stop a queued gateway task and release the rows the stop abandoned (they never left)."""
@@ -220,6 +230,25 @@ class _Pass:
                 desired=self.desired, senders=self.senders, ledger=store.ledger, lease=store.lease,
                 now=lambda: datetime.now(tz), risk_duplicates=self.request.options.risk_duplicate_sms)
         return performers
+
+
+def record_history(store: Store, request: PassRequest, desired: DesiredState, report: ExecutionReport) -> None:
+    """Who did what, when, from which revision (``reconcile history``)."""
+    actions = [{"verb": o.action.verb.value, "resource": str(o.key), "outcome": o.status.value,
+                "message": o.message[:500]} for o in report.outcomes]
+    revision = request.revision if request.revision is not None else git_revision(Path(desired.root))
+    store.history.record(revision=revision, who=f"{getpass.getuser()}@{this_host()}", command=request.command,
+                         seconds=report.seconds, ok=report.ok, actions=actions, retention_days=request.history_days)
+
+
+def git_revision(root: Path) -> str:
+    """The commit checked out in the repository ('' outside git): what the history says was applied."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def store_established(store: Store | None) -> bool:

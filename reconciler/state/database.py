@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler.errors import StateStoreError
 
 #: the layout this code reads and writes; a store with a newer one is refused (written by a newer release)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: the lease and derived ledger keys; 3: history
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     UNIQUE (backend, campaign, recipient)
 );
 CREATE INDEX IF NOT EXISTS send_ledger_state ON send_ledger (backend, campaign, state);
+CREATE TABLE IF NOT EXISTS history (
+    seq {seq}, at TEXT NOT NULL, at_epoch DOUBLE PRECISION NOT NULL, revision TEXT NOT NULL, who TEXT NOT NULL,
+    command TEXT NOT NULL, seconds DOUBLE PRECISION NOT NULL, ok BIGINT NOT NULL, actions TEXT NOT NULL,
+    campaigns TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_at ON history (at_epoch);
 """
 
 #: version 1 (before the lease): the ledger's key was its autoincrement row id. Rows keep that key (it is the

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.state.database import Database, is_postgres_url, open_database, sqlite_path
+from reconciler.state.history import History
 from reconciler.state.lease import WriterLease
 from reconciler.state.ledger import SendLedger
 from reconciler.state.view import InventoryEntry, StoreView, canonical
@@ -88,6 +89,7 @@ class Store:
     db: Database
     state: StateStore
     ledger: SendLedger
+    history: History
     lease: WriterLease | None = None
 
     def close(self) -> None:
@@ -102,7 +104,7 @@ def open_store(url: str, *, base_dir: Path = Path("."), writer: bool) -> Store |
     db = open_database(url, base_dir=base_dir, create=writer)
     if db is None:
         return None
-    return Store(db=db, state=StateStore(db), ledger=SendLedger(db))
+    return Store(db=db, state=StateStore(db), ledger=SendLedger(db), history=History(db))
 
 
 def local_store_files(url: str, *, base_dir: Path = Path(".")) -> tuple[Path, ...]:
