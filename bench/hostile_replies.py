@@ -72,7 +72,9 @@ def main() -> None:
     hostile = [case for case, (_, limit) in CASES.items() if limit is not None]
     met = all(figures[f"{c}_peak_rss_mb"].high < GOAL_MB and figures[f"{c}_s"].high < TIMEOUT_S for c in hostile)
     print_figures(figures, digits={name: 1 if name.endswith("_mb") else 2 for name in figures},
-                  extra={"runs": runs, "goals": {"peak_rss_mb": GOAL_MB, "seconds": TIMEOUT_S}, "goals_met": met})
+                  extra={"runs": runs, "goals_met": met,
+                         "goals": {**{f"{c}_peak_rss_mb": GOAL_MB for c in hostile},
+                                   **{f"{c}_s": TIMEOUT_S for c in hostile}}})
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ BENCHMARKS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
      ("--quick", "--ogangi-in-flight", "16")),
     ("watch_latency", "watch_latency.py", (), ("--quick",)),
     ("sms_memory", "sms_memory.py", (), ("--quick",)),
+    ("hostile_replies", "hostile_replies.py", (), ("--quick",)),
+    ("daemon_starvation", "daemon_starvation.py", (), ("--quick",)),
+    ("brake", "brake.py", (), ("--rounds", "1")),
+    ("writers", "writers.py", (), ("--recipients", "2000", "--runs", "1", "--takeovers", "1")),
 )
 
 #: goal -> (benchmark, figure, comparison); the target is the one the benchmark prints under "goals"
@@ -41,6 +45,11 @@ GOALS = {
     "1M recipients dry-run peak RSS (MB)": ("sms_memory", "dry_run_peak_rss_mb", "<="),
     "1M recipients send peak RSS (MB)": ("sms_memory", "send_peak_rss_mb", "<="),
     "validation documents/s": ("validate", "documents_per_second", ">="),
+    "gzip bomb peak RSS (MB)": ("hostile_replies", "gzip_bomb_peak_rss_mb", "<="),
+    "endless chunked body peak RSS (MB)": ("hostile_replies", "endless_chunked_peak_rss_mb", "<="),
+    "page bomb peak RSS (MB)": ("hostile_replies", "page_bomb_peak_rss_mb", "<="),
+    "healthz max with 20,000 idle connections (ms)": ("daemon_starvation", "held_healthz_max_ms", "<="),
+    "paused to last SMS leaving the gateway, p95 (s)": ("brake", "paused_to_last_message_p95_s", "<="),
 }
 
 

@@ -34,6 +34,7 @@ class Verb(StrEnum):
     SET_CALLBACK = "set-callback"  # params: campaign_id, callback (CallbackKind value), destination, tracked_states[]
     SET_DISTRIBUTION_LIST = "set-distribution-list"  # params: campaign_id, distribution_list_id, interval
     CLOSE_GATEWAY = "close-gateway"  # params: campaign_id, gateway_id
+    ADOPT_CAMPAIGN = "adopt-campaign"  # params: campaign_id, name; recorded in the inventory, no backend call
     # YateOTA
     PAUSE_CAMPAIGN = "pause-campaign"  # params: campaign_id
     RESTART_CAMPAIGN = "restart-campaign"  # params: campaign_id
@@ -56,7 +57,8 @@ class Produced:
 @dataclass(frozen=True)
 class Action:
     """One write. ``id`` is unique and stable within a plan; ``depends_on`` lists action ids that must
-    succeed first (if one fails, this one is skipped); ``destructive`` marks what ``--prune`` gates."""
+    succeed first (if one fails, this one is skipped); ``destructive`` marks what cannot be undone: what
+    ``--prune`` and ``--allow-replace`` gate, and gateways removed from a STARTED campaign (shown as such)."""
 
     id: str
     verb: Verb

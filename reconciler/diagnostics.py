@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from reconciler.escape import escape
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -28,11 +30,12 @@ class Diagnostic:
     resource: str = ""  # e.g. "Campaign/fw-2-4-rollout" when the problem belongs to one resource
 
     def format(self) -> str:
-        """``FILE:LINE:COL: error: MESSAGE`` (position parts omitted when unknown)."""
-        where = self.file or "<input>"
+        """``FILE:LINE:COL: error: MESSAGE`` (position parts omitted when unknown), on one line whatever a
+        file name or a backend's message contains (control characters escaped: no forged lines)."""
+        where = escape(self.file) or "<input>"
         if self.line:
             where += f":{self.line}:{self.col or 1}"
-        return f"{where}: {self.severity.value}: {self.message}"
+        return f"{where}: {self.severity.value}: {escape(self.message)}"
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

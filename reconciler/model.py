@@ -281,6 +281,39 @@ class TimeWindow:
         return self.begin <= moment < self.end
 
 
+#: the days a weekly window may start on, as written in YAML; the index is Python's ``date.weekday()``
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class RecurringWindow:
+    """A window that recurs every day, or on some days of the week, at wall-clock hours in ``timezone``.
+
+    ``start``/``end`` are ``"HH:MM"``; an ``end`` at or before ``start`` is on the next day (the window
+    crosses midnight). ``days`` are the weekdays (0 = Monday, as ``date.weekday()``) an occurrence
+    *starts* on; empty means every day. The planner turns it into the concrete occurrence that is
+    current or next (``reconciler.planner.windows``), which is what the backend gets.
+    """
+
+    start: str
+    end: str
+    timezone: str
+    days: tuple[int, ...] = ()
+
+    @property
+    def daily(self) -> bool:
+        return not self.days
+
+    def describe(self) -> str:
+        """``daily 01:00-05:00 Europe/Berlin`` or ``sat,sun 02:00-04:00 America/New_York``."""
+        when = "daily" if self.daily else ",".join(WEEKDAYS[d] for d in self.days)
+        return f"{when} {self.start}-{self.end} {self.timezone}"
+
+
+#: a schedule's download / activation / execution window: fixed instants, or recurring wall-clock hours
+IotWindow = TimeWindow | RecurringWindow
+
+
 @dataclass(frozen=True)
 class QuietHours:
     """Daily hours (local wall clock in ``timezone``) during which no SMS is sent."""
@@ -292,14 +325,15 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """When things may happen: IoT windows per gateway, an active period, SMS quiet hours."""
+    """When things may happen: IoT windows per gateway (fixed or recurring), an active period, SMS quiet
+    hours."""
 
     name: str
     campaign: str
     assignment: str | None = None
-    download: TimeWindow | None = None
-    activation: TimeWindow | None = None
-    execution: TimeWindow | None = None
+    download: IotWindow | None = None
+    activation: IotWindow | None = None
+    execution: IotWindow | None = None
     active: TimeWindow | None = None
     quiet_hours: QuietHours | None = None
     source: SourceRef | None = None

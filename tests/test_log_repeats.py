@@ -84,6 +84,11 @@ def test_the_same_exception_raised_again_is_a_repeat(logged) -> None:  # type: i
 def test_standard_logging_records_are_rendered_and_limited_when_captured() -> None:
     out = io.StringIO()
     root = logging.getLogger()
+    # as in the daemon, where uvicorn's loggers are left unconfigured (an in-process sandbox of another test
+    # may have given them handlers of their own that do not propagate)
+    uvicorn = logging.getLogger("uvicorn")
+    saved = uvicorn.propagate, list(uvicorn.handlers)
+    uvicorn.propagate, uvicorn.handlers = True, []
     try:
         configure_logging(redactor=Redactor(), level="info", stream=out, json=True, capture_stdlib=True)
         uvicorn_log = logging.getLogger("uvicorn.error")
@@ -100,3 +105,4 @@ def test_standard_logging_records_are_rendered_and_limited_when_captured() -> No
     finally:
         for handler in [h for h in root.handlers if isinstance(h, StdlibBridge)]:
             root.removeHandler(handler)
+        uvicorn.propagate, uvicorn.handlers = saved[0], saved[1]

@@ -22,6 +22,7 @@ from reconciler.engine.store_access import open_writer
 from reconciler.errors import StateStoreError
 from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHolder
 from reconciler.planner import PlanOptions, PruneMode
+from reconciler.planner.target import parse_targets
 from reconciler.logs import configure_logging
 from reconciler.secrets import Redactor
 from reconciler.state.store import DEFAULT_STATE_URL, STATE_ENV
@@ -94,9 +95,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--plan", type=Path, metavar="FILE",
                         help="apply exactly this saved plan; refuse it if the world has changed since")
     add_prune_argument(parser)
+    parser.add_argument("--target", action="append", default=[], metavar="KIND/NAME",
+                        help="plan and apply only this resource and what it depends on (repeatable), e.g. "
+                             "Campaign/fw-2-4-rollout; an assignment or schedule targets its campaign, a "
+                             "Backend everything on it")
     add_writer_arguments(parser)
     parser.add_argument("--allow-replace", action="store_true",
                         help="allow replacing a started campaign whose change the backend refuses in place")
+    parser.add_argument("--adopt", action="store_true",
+                        help="take over campaigns of declared names that exist in a backend but were not created "
+                             "by this tool (without it they are left alone and the plan says so)")
     parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     parser.set_defaults(func=run)
 
@@ -112,11 +120,28 @@ def request_from(args: argparse.Namespace, *, dry_run: bool) -> PassRequest:
     saved = None
     if getattr(args, "plan", None) is not None:
         saved = json.loads(args.plan.read_text(encoding="utf-8"))["actions"]
+        if not isinstance(saved, list) or not all(isinstance(a, dict) for a in saved):
+            raise ValueError("`actions` is not a list of actions; was it written by `reconcile --dry-run --out`?")
     prune = prune_mode(args)
     options = PlanOptions(prune=prune, allow_replace=getattr(args, "allow_replace", False),
+                          adopt=getattr(args, "adopt", False),
                           risk_duplicate_sms=getattr(args, "risk_duplicate_sms", False))
     state = None if args.no_state else args.state
-    return PassRequest(paths, args.root, state, options, dry_run, saved)
+    targets, problems = parse_targets(getattr(args, "target", []) or [])
+    if problems:
+        raise ValueError("; ".join(problems))
+    return PassRequest(paths, args.root, state, options, dry_run, saved, targets=tuple(targets))
+
+
+def partial_prune(args: argparse.Namespace) -> str:
+    """Why ``--prune`` is refused: a file among the PATHs is part of the declarations, and everything the
+    other files declare would look removed from git ('' when the PATHs are folders)."""
+    files = [str(p) for p in (args.paths or []) if p.is_file()]
+    if prune_mode(args) is PruneMode.OFF or not files:
+        return ""
+    return (f"--prune with single files ({', '.join(files[:3])}) would take everything the other files declare "
+            "for removed from git and stop or delete it; pass the folder that holds all the declarations "
+            "(or use --target KIND/NAME to limit what is done)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,10 +149,15 @@ def run(args: argparse.Namespace) -> int:
     if args.plan is not None and dry_run:
         print("reconcile: --plan applies a saved plan; it cannot be combined with --dry-run", file=sys.stderr)
         return EXIT_ERROR
+    refused = partial_prune(args)
+    if refused:
+        print(f"reconcile: {refused}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         request = request_from(args, dry_run=dry_run)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"reconcile: cannot read saved plan {args.plan}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        what = f"cannot read saved plan {args.plan}: {type(exc).__name__}: " if args.plan is not None else ""
+        print(f"reconcile: {what}{exc}", file=sys.stderr)
         return EXIT_ERROR
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
@@ -178,6 +208,9 @@ def report(result: PassResult, args: argparse.Namespace, redactor: Redactor, *, 
         "text": lambda: render_text(plan, colour=colour),
     }[args.output]()
     print(redactor.scrub(rendered))
+    loaded = [d for d in result.diagnostics if d not in plan.diagnostics]  # load warnings (past windows, ...)
+    if loaded:
+        print(redactor.scrub(render_diagnostics(loaded)), file=sys.stderr)
     if result.stale:
         print(f"reconcile: {result.stale}", file=sys.stderr)
         return EXIT_ERROR

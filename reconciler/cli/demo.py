@@ -2,20 +2,37 @@
 
 Starts the four simulators on their default ports, shows the plan for ``examples/quickstart``, applies
 it, shows that a second plan has nothing to do, moves the sandbox clock past the declared windows and
-shows ``reconcile status``, then stops the simulators. The state store is a temporary file, so the demo
-can run again and again.
+shows ``reconcile status``, then shows the callbacks the campaign manager delivered, and stops the
+simulators. The state store is a temporary file, so the demo can run again and again.
+
+Callbacks: the quickstart's campaign registers callbacks by notification destination id (``ops-webhook``),
+as the IoT campaign manager requires. The demo serves the daemon's webhook receiver (the app
+``reconcile watch`` serves, ``POST /webhooks/iot/<token>``) on a free loopback port and starts the sandbox
+with every declared destination id pointing at it, so the gateways' state changes reach it as they
+would reach a running daemon (where each one triggers a pass).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import secrets
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from reconciler.load import load_desired_state
-from reconciler.sandbox.run import SandboxOptions, running_sandbox
+from reconciler.model import IotCampaignSpec
+from reconciler.planner.windows import concrete
+from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 
 STEP = "\n\033[1m==> {}\033[0m"
 
@@ -32,12 +49,88 @@ def register(subparsers: Any) -> None:
 
 
 def seconds_to_pass_windows(path: Path, now: datetime) -> float:
-    """Simulated seconds needed to get past every declared window (at least two hours)."""
-    loaded = load_desired_state([path])
-    ends = [w.end for s in (loaded.desired.schedules.values() if loaded.desired else ())
+    """Simulated seconds needed to get past every declared window (at least two hours); a recurring window
+    counts with its occurrence that is current or next at ``now``."""
+    loaded = load_desired_state([path], now=now)
+    ends = [concrete(w, now).end for s in (loaded.desired.schedules.values() if loaded.desired else ())
             for w in (s.download, s.activation, s.execution) if w is not None]
     latest = max(ends, default=now)
     return max((latest - now).total_seconds() + 3600, 7200.0)
+
+
+def destination_ids(path: Path) -> list[str]:
+    """The notification destination ids the declared IoT campaigns' callbacks name."""
+    loaded = load_desired_state([path])
+    campaigns = loaded.desired.campaigns.values() if loaded.desired else ()
+    return sorted({callback.destination for spec in campaigns if isinstance(spec, IotCampaignSpec)
+                   for callback in spec.callbacks.values()})
+
+
+@dataclass
+class WebhookReceiver:
+    """The daemon's webhook receivers, served on loopback: ``url`` is its ``/webhooks/iot/<token>``."""
+
+    url: str
+    metrics: Any  # reconciler.daemon.metrics.DaemonMetrics
+    events: list[str] = field(default_factory=list)
+
+    def counted(self, result: str = "accepted") -> int:
+        value = self.metrics.registry.get_sample_value(
+            "reconcile_webhooks_total", {"source": "iot-campaigns", "result": result})
+        return int(value or 0)
+
+
+@contextmanager
+def daemon_receiver(host: str = "127.0.0.1") -> Iterator[WebhookReceiver]:
+    """The app ``reconcile watch`` serves (its webhook receivers, with a fresh token and no ledger) on a free
+    port of ``host``, in a thread, until the block ends."""
+    from reconciler.daemon.http_api import ServerOptions, build_app, http_server
+    from reconciler.daemon.metrics import DaemonMetrics
+    from reconciler.daemon.webhooks import WebhookReceivers
+
+    token = secrets.token_urlsafe(18)
+    metrics = DaemonMetrics()
+    events: list[str] = []
+    receivers = WebhookReceivers(token=token, metrics=metrics, ledger=lambda: None, on_event=events.append)
+    app = build_app(metrics=metrics, ready=lambda: (True, ""), status=lambda: {}, webhooks=receivers)
+    server = http_server(app, f"{host}:0", ServerOptions())
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="demo-receiver", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the webhook receiver did not start")
+        time.sleep(0.01)
+    try:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield WebhookReceiver(f"http://{host}:{port}/webhooks/iot/{token}", metrics, events)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def delivered_callbacks(sandbox: RunningSandbox, receiver: WebhookReceiver, *, timeout: float = 10.0
+                        ) -> list[dict[str, Any]]:
+    """The campaign manager's deliveries to ``receiver`` once none is pending (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries = httpx.get(f"{sandbox.url('iot-campaigns')}/_sandbox/state", timeout=10).json()["callbackDeliveries"]
+        mine = [d for d in deliveries["log"] if d["url"] == receiver.url]
+        if (deliveries["pending"] == 0 and receiver.counted() >= sum(d.get("status") == 200 for d in mine)) \
+                or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.1)
+
+
+def show_callbacks(deliveries: list[dict[str, Any]], receiver: WebhookReceiver) -> None:
+    for delivery in deliveries:
+        payload = delivery["payload"]
+        outcome = delivery.get("status", delivery.get("error", "?"))
+        print(f"  {payload.get('event', '?'):<18} {payload.get('gatewayId', '?'):<10} {payload.get('state', '?'):<24} "
+              f"-> {outcome}")
+    print(f"{len(deliveries)} callback(s) delivered; the receiver accepted {receiver.counted()} "
+          "(reconcile_webhooks_total{source=\"iot-campaigns\",result=\"accepted\"}); "
+          "`reconcile watch` runs a pass for each")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,20 +140,25 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
         state = ["--state", f"sqlite:///{tmp}/state.db"]
         try:
-            with running_sandbox(SandboxOptions(gateway_count=args.gateways, seed=1)) as sandbox:
-                print(STEP.format("1/5 plan: reconcile --dry-run " + path))
+            with daemon_receiver() as receiver, running_sandbox(SandboxOptions(
+                    gateway_count=args.gateways, seed=1,
+                    destinations={name: receiver.url for name in destination_ids(args.path)})) as sandbox:
+                print(STEP.format("1/6 plan: reconcile --dry-run " + path))
                 if main(["--dry-run", path, *state]) != 0:
                     return 1
-                print(STEP.format("2/5 apply: reconcile " + path))
+                print(STEP.format("2/6 apply: reconcile " + path))
                 # a sandbox started here has sent nothing before: no store elsewhere can have a record
                 applied = main([path, *state, "--risk-duplicate-sms"])
-                print(STEP.format("3/5 plan again: nothing should be left to do"))
+                print(STEP.format("3/6 plan again: nothing should be left to do"))
                 again = main(["--dry-run", "--detailed-exitcode", path, *state])
                 advance = seconds_to_pass_windows(args.path, datetime.fromtimestamp(sandbox.clock.now(), UTC))
-                print(STEP.format(f"4/5 advance the sandbox clock by {advance / 3600:.1f} hours"))
+                print(STEP.format(f"4/6 advance the sandbox clock by {advance / 3600:.1f} hours"))
                 sandbox.clock.advance(advance)
-                print(STEP.format("5/5 status: reconcile status " + path))
+                print(STEP.format("5/6 status: reconcile status " + path))
                 main(["status", path, *state])
+                print(STEP.format("6/6 callbacks the campaign manager posted to the daemon's receiver "
+                                  "(POST /webhooks/iot/<token>)"))
+                show_callbacks(delivered_callbacks(sandbox, receiver), receiver)
         except (RuntimeError, TimeoutError, OSError) as exc:
             print(f"reconcile demo: cannot start the sandbox: {exc} "
                   "(is `reconcile sandbox` already running on 8701-8704? stop it first)")

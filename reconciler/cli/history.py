@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from reconciler.cli.escape import escape
+from reconciler.escape import escape
 from reconciler.errors import StateStoreError
 from reconciler.state.database import display_url
 from reconciler.state.history import HistoryEntry

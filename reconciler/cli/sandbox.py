@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.sandbox.faults import FaultSettings
 from reconciler.sandbox.run import DEFAULT_PORT_BASE, RunningSandbox, SandboxOptions, running_sandbox
@@ -19,7 +20,7 @@ campaign-reconciler sandbox (simulated backends; nothing leaves this machine)
   Ogangi          {ogangi}/rest/api     instance 7, public key sandbox-public, private key sandbox-private
   SMS gateway     {sms-gateway}/api   admin / admin (Digest or Basic; self-signed, CA: {ca})
 Control: GET /_sandbox/stats, /_sandbox/state; POST /_sandbox/faults, /_sandbox/clock, /_sandbox/reset
-Press Ctrl-C to stop."""
+{destinations}Press Ctrl-C to stop."""
 
 
 def register(subparsers: Any) -> None:
@@ -43,7 +44,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="persist simulator state to FILE.<backend>.json and load it at start")
     parser.add_argument("--tls-dir", type=Path, help="write the SMS gateway's CA and certificate here")
+    parser.add_argument("--destination", action="append", default=[], type=destination, metavar="NAME=URL",
+                        help="an IoT notification destination: callbacks registered with NAME as "
+                             "notificationDestinationId (a campaign's `callbacks`) are POSTed to URL, e.g. "
+                             "ops-webhook=http://127.0.0.1:8790/webhooks/iot/TOKEN for the daemon; repeatable")
     parser.set_defaults(func=run)
+
+
+def destination(text: str) -> tuple[str, str]:
+    """``NAME=URL``: a destination id and the absolute http(s) URL callbacks to it are POSTed to."""
+    name, sep, url = text.partition("=")
+    parts = urlsplit(url.strip())
+    if not sep or not name.strip() or "://" in name or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected NAME=URL with an http(s) URL, e.g. "
+                                         f"ops-webhook=http://127.0.0.1:8790/webhooks/iot/TOKEN; found {text!r}")
+    return name.strip(), url.strip()
 
 
 def options_from(args: argparse.Namespace) -> SandboxOptions:
@@ -51,12 +66,21 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
                            timeout_rate=args.timeout_rate, drop_rate=args.drop_rate,
                            malformed_rate=args.malformed_rate, seed=args.seed)
     return SandboxOptions(host=args.host, port_base=args.port_base, faults=faults, state_file=args.state,
-                          seed=args.seed, gateway_count=args.gateways, approval_required=args.approval_required)
+                          seed=args.seed, gateway_count=args.gateways, approval_required=args.approval_required,
+                          destinations=dict(args.destination))
 
 
-def banner(sandbox: RunningSandbox) -> str:
+def banner(sandbox: RunningSandbox, destinations: dict[str, str] | None = None) -> str:
     urls = {name: server.url for name, server in sandbox.servers.items()}
-    return BANNER.format(**urls, ca=sandbox.tls.ca_file)
+    lines = "".join(f"IoT callbacks to destination {name!r} go to {redact_token(url)}\n"
+                    for name, url in sorted((destinations or {}).items()))
+    return BANNER.format(**urls, ca=sandbox.tls.ca_file, destinations=lines)
+
+
+def redact_token(url: str) -> str:
+    """A webhook URL as printed: the token (the last path segment of a ``/webhooks/`` URL) hidden."""
+    head, sep, _ = url.rpartition("/")
+    return f"{head}/<token>" if sep and "/webhooks/" in url else url
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         with running_sandbox(options_from(args), tls_dir=args.tls_dir) as sandbox:
-            print(banner(sandbox), flush=True)
+            print(banner(sandbox, dict(args.destination)), flush=True)
             stop.wait()
             print("stopping the sandbox", file=sys.stderr)
     except (RuntimeError, TimeoutError, OSError) as exc:

@@ -1,4 +1,8 @@
-"""``reconcile status [PATH...]``: per declared campaign, progress as the backends report it."""
+"""``reconcile status [PATH...]``: per declared campaign, progress as the backends report it, and for IoT
+campaigns the gateways that are stranded (their schedule window ended before they finished the step it
+gates). Stranded gateways are what the planner finds (``Plan.stranded``): status plans, without printing
+or applying anything, from the same observation and the store's last-applied windows.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,85 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.backends.registry import adapter_for
 from reconciler.cli.apply import add_common_arguments
 from reconciler.cli.event_loop import run_to_completion
 from reconciler.cli.render import render_diagnostics
 from reconciler.engine.progress_report import CampaignProgress, campaign_progress
 from reconciler.engine.reconcile import observe_declared
+from reconciler.errors import StateStoreError
 from reconciler.logs import configure_logging
+from reconciler.model import DesiredState, IotCampaignSpec
+from reconciler.observed import ObservedState
+from reconciler.planner import PlanInput, PlanOptions, StrandedGateways, plan
+from reconciler.planner.plan import SmsOutlook
 from reconciler.secrets import Redactor
+from reconciler.state.store import StoreView, open_store
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="show campaign progress from the backends",
                                    description="Per declared campaign: its state and progress counts "
-                                               "(gateway states, participant states) as the backends report them.")
+                                               "(gateway states, participant states) as the backends report them, "
+                                               "and IoT gateways stranded by a schedule window that ended before "
+                                               "they finished.")
     add_common_arguments(parser)
     parser.add_argument("--output", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
 
 
-def render_rows(rows: list[CampaignProgress]) -> str:
+def render_rows(rows: list[CampaignProgress], stranded: Mapping[str, StrandedGateways] | None = None) -> str:
     lines = []
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in row.counts.items() if v)
         lines.append(f"{row.campaign:28} {row.backend:16} {row.state:16} {row.detail}")
         if counts:
             lines.append(f"{'':28} {counts}")
+        stuck = (stranded or {}).get(row.campaign)
+        if stuck is not None and stuck.count:
+            lines.append(f"{'':28} {stranded_line(stuck)}")
     return "\n".join(lines)
+
+
+def stranded_line(stuck: StrandedGateways) -> str:
+    """``stranded: 225 gateway(s) (download 225; WAITING_FOR_DOWNLOAD 225) since ...; ...``"""
+    windows = ", ".join(f"{window} {n}" for window, n in stuck.by_window.items())
+    states = ", ".join(f"{state} {n}" for state, n in stuck.by_state.items())
+    fixed = stuck.count - stuck.rescheduled
+    then = ("the next plan gives them the next occurrence of their recurring window" if not fixed else
+            f"{fixed} under a fixed window that nothing reschedules" +
+            (f", {stuck.rescheduled} get the next occurrence of their recurring window" if stuck.rescheduled else ""))
+    return (f"stranded: {stuck.count} gateway(s) ({windows}; {states}): their schedule window ended before they "
+            f"finished, the first at {stuck.since}; {then}")
+
+
+def find_stranded(desired: DesiredState, observed: ObservedState, sms: Mapping[str, SmsOutlook], *,
+                  state_url: str | None, now: datetime) -> dict[str, StrandedGateways]:
+    """Per IoT campaign, its stranded gateways, as a plan at ``now`` finds them (read-only: a missing store is
+    not created; without one, the last-applied occurrences of recurring windows are unknown and only fixed
+    windows can strand a gateway)."""
+    view = StoreView(available=False)
+    if state_url is not None:
+        try:
+            store = open_store(state_url, writer=False)
+        except StateStoreError:
+            store = None
+        if store is not None:
+            try:
+                view = store.state.view()
+            except StateStoreError:
+                pass
+            finally:
+                store.close()
+    traits = {name: adapter_for(spec.type).traits for name, spec in desired.backends.items()}
+    decided = plan(PlanInput(desired, observed, traits, view, now, PlanOptions(reapply_unknown=False), sms))
+    return {s.campaign: s for s in decided.stranded}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +101,22 @@ def run(args: argparse.Namespace) -> int:
         print(redactor.scrub(render_diagnostics(result.diagnostics)), file=sys.stderr)
         return 1
     rows = campaign_progress(result.desired, result.observed, sms)
+    stranded = find_stranded(result.desired, result.observed, sms, state_url=None if args.no_state else args.state,
+                             now=datetime.now(UTC))
     if args.output == "json":
-        print(json.dumps({"campaigns": [asdict(r) for r in rows]}, indent=2))
+        iot = {name for name, spec in result.desired.campaigns.items() if isinstance(spec, IotCampaignSpec)}
+        print(json.dumps({"campaigns": [{**asdict(r), **({"stranded": _stranded_json(stranded.get(r.campaign))}
+                                                         if r.campaign in iot else {})} for r in rows]}, indent=2))
     else:
-        print(redactor.scrub(render_rows(rows)))
+        print(redactor.scrub(render_rows(rows, stranded)))
     return 1 if any(r.state == "unreadable" for r in rows) else 0
+
+
+def _stranded_json(stuck: StrandedGateways | None) -> dict[str, Any]:
+    """``{"count": 0}`` for none, else the count, per window and state, since when, how many are rescheduled
+    and the gateway ids."""
+    if stuck is None:
+        return {"count": 0}
+    data = stuck.as_json()
+    del data["campaign"], data["backend"]
+    return data

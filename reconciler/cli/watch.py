@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ def register(subparsers: Any) -> None:
                         help="on SIGTERM, how long the pass in flight may take to finish (default %(default)s)")
     add_prune_argument(parser)
     parser.add_argument("--allow-replace", action="store_true", help="as for apply")
+    parser.add_argument("--adopt", action="store_true", help="as for apply")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--log-format", choices=("json", "console"), default=None,
                         help="default: json when stderr is not a terminal")
@@ -102,10 +104,27 @@ def status_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
     return _token(args.status_token_env, args.status_token_file, redactor)
 
 
+def listen_problem(listen: str) -> str:
+    """Why ``HOST:PORT`` cannot be listened on ('' when it looks right; a port in use shows at start)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return "expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8790"
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"host {host!r} cannot be resolved ({exc})"
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor=redactor, level=args.log_level, capture_stdlib=True,
                       json=None if args.log_format is None else args.log_format == "json")
+    problem = listen_problem(args.listen)
+    if problem:
+        print(f"reconcile watch: --listen {args.listen!r}: {problem}", file=sys.stderr)
+        return 1
     if args.no_state:
         print("reconcile watch: the daemon needs a state store (it records what it sends); drop --no-state",
               file=sys.stderr)
@@ -138,5 +157,6 @@ def run(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace, webhook_token=token, git_url=args.git, git_branch=args.branch,
         git_interval=args.interval, standby=args.standby, lease_ttl=args.lease_ttl,
         request=PassRequest(paths=(), options=PlanOptions(prune=prune, allow_replace=args.allow_replace,
+                                                          adopt=args.adopt,
                                                           risk_duplicate_sms=args.risk_duplicate_sms)))
     return asyncio.run(WatchService(settings, environ=dict(os.environ), redactor=redactor).run())

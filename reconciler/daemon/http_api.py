@@ -107,13 +107,11 @@ class QuietServer(uvicorn.Server):
 
 
 def raise_open_files_limit() -> tuple[int, int]:
-    """Raise the soft limit on open descriptors to the hard limit; returns (soft, hard) as they are now."""
+    """Raise the soft limit on open descriptors to the hard limit (to 2**20, else 2**16, when the hard
+    limit is unlimited: the kernel caps it); returns (soft, hard) as they are now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return soft, hard
-    for wanted in (target, 1 << 20, 1 << 16):  # an unlimited hard limit may still be capped by the kernel
-        if soft < wanted <= target:
+    for wanted in ((hard,) if hard != resource.RLIM_INFINITY else (1 << 20, 1 << 16)):
+        if soft != resource.RLIM_INFINITY and soft < wanted:
             try:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
                 return wanted, hard
@@ -213,7 +211,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_head:
+        # bytes count towards the next head only once the previous request's body is all in (a reply may
+        # go out before a body the app did not want has finished arriving)
+        if self._awaiting_head and (self.cycle is None or not self.cycle.more_body):
             self._head_bytes += len(data)
         super().data_received(data)
         if self._awaiting_head and self._head_bytes > self.guard.options.max_header_bytes \
@@ -343,7 +343,9 @@ def http_server(app: Starlette, listen: str, options: ServerOptions | None = Non
                             port=int(port), log_level="warning", access_log=False, lifespan="off",
                             log_config=None, http=protocol, ws="none",
                             timeout_keep_alive=options.keep_alive_s,  # type: ignore[arg-type]
-                            limit_concurrency=budget.max_connections + 1, backlog=budget.backlog)
+                            # uvicorn's own limit (503 beyond it) is only a backstop: it counts connections
+                            # until asyncio reports them lost, which those the guard just closed are not yet
+                            limit_concurrency=budget.max_connections + 2 * budget.backlog, backlog=budget.backlog)
     server = QuietServer(config)
     server.connection_guard = guard  # type: ignore[attr-defined]  # for tests and benchmarks
     return server

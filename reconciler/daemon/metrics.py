@@ -33,9 +33,19 @@ class DaemonMetrics:
                                  registry=r)
         self.role = Gauge("reconcile_writer_role", "1 for the daemon's current role (active, standby)", ["role"],
                           registry=r)
+        self.stranded = Gauge("reconcile_stranded_gateways",
+                              "IoT gateways whose schedule window ended before they finished that step",
+                              ["backend", "campaign", "window"], registry=r)
         self.invalid = Counter("reconcile_invalid_declarations_total",
                                "Passes whose declarations did not validate (the last good state was kept)",
                                registry=r)
+
+    def set_stranded(self, stranded: Mapping[str, Mapping[str, object]]) -> None:
+        """Per campaign, ``StrandedGateways.as_json()`` as the last pass that visited it found it."""
+        self.stranded.clear()
+        for campaign, found in stranded.items():
+            for window, count in dict(found.get("by_window") or {}).items():  # type: ignore[call-overload]
+                self.stranded.labels(str(found.get("backend", "")), campaign, window).set(count)
 
     def set_role(self, role: str) -> None:
         for known in ("active", "standby"):

@@ -22,7 +22,7 @@ from reconciler.actions import Action
 from reconciler.backends.protocol import ConnectContext, SmsSender
 from reconciler.backends.registry import adapter_for
 from reconciler.engine.sms import SmsCampaignRun
-from reconciler.errors import ReconcilerError
+from reconciler.errors import BackendError, ReconcilerError
 from reconciler.model import DesiredState, SmsCampaignSpec, SmsRunState
 from reconciler.state.lease import LeaseLostError
 from reconciler.state.store import Store
@@ -42,6 +42,10 @@ class BackgroundSends:
         self._latest: DesiredState | None = None
         self._last_spec: dict[str, SmsCampaignSpec] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        #: a send that failed, by campaign, with the declaration it failed under: the next pass reports it as
+        #: that action's failure (so the daemon backs off, or stalls until the declaration changes) instead
+        #: of starting the same send again at once
+        self.failed: dict[str, tuple[SmsCampaignSpec, BackendError]] = {}
 
     # --- steering -------------------------------------------------------------------------------------
 
@@ -74,6 +78,9 @@ class BackgroundSends:
                 return {"background": "already sending; steered by this pass"}
             spec = desired.campaigns[name]
             assert isinstance(spec, SmsCampaignSpec)
+            failed = self.failed.pop(name, None)
+            if failed is not None and failed[0] == spec:
+                raise failed[1]  # the failure of the send this pass would start again
             self._last_spec[name] = spec
             if self._latest is None:
                 self._latest = desired
@@ -95,6 +102,9 @@ class BackgroundSends:
                      failed=report.failed, unknown=report.unknown, held=report.held)
         except LeaseLostError as exc:
             self._on_lease_lost(str(exc))
+        except BackendError as exc:
+            self.failed[name] = (run.spec, exc)
+            log.error("sms.background_failed", campaign=name, error=str(exc))
         except ReconcilerError as exc:
             log.error("sms.background_failed", campaign=name, error=str(exc))
         finally:

@@ -83,6 +83,7 @@ class WatchService:
         self.passes = 0
         self.store: Store | None = None
         self.lease: WriterLease | None = None
+        self.stranded: dict[str, dict[str, Any]] = {}  # campaign -> StrandedGateways.as_json()
         self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
                                      now=lambda: datetime.now(UTC))
         self.role = "starting"
@@ -105,6 +106,7 @@ class WatchService:
                                   "observed": {"state": row.state, "counts": row.counts, "detail": row.detail},
                                   "last_outcomes": self.seen.outcomes.get(key, []),
                                   "reason": self.seen.reasons.get(key, ""),
+                                  "stranded": self.stranded.get(row.campaign, {"count": 0}),
                                   "blocked": self.health.blocked(ResourceKey(Kind.CAMPAIGN, row.campaign),
                                                                  time.time())})
         return {"ready": self.ready()[0], "role": self.role, "lease_token": self.lease.token if self.lease else None,
@@ -129,7 +131,11 @@ class WatchService:
                                     on_event=self.trigger.fire)
         server = http_server(build_app(metrics=self.metrics, ready=self.ready, status=self.status,
                                        webhooks=webhooks), self.settings.listen)
-        server_task = asyncio.create_task(server.serve())
+        server_task = asyncio.create_task(_serve(server))
+        if not await _listening(server, server_task):
+            log.error("daemon.cannot_listen", listen=self.settings.listen,
+                      hint="the address is in use or cannot be bound here; choose another --listen HOST:PORT")
+            return 1
         try:
             self.store = open_store(self.settings.state_url, writer=True)
             assert self.store is not None
@@ -320,6 +326,8 @@ class WatchService:
         ledger = self.ledger()
         if ledger is not None and self.last_good is not None:
             self.metrics.set_ledger({c: ledger.counts(s.backend, c) for c, s in self.last_good.campaigns.items()})
+        if result.plan is not None:
+            self._remember_stranded(result, scope)
         if result.plan is not None and not result.plan.unreadable:
             self.ready_flag = True
             self.last_error = "" if result.ok and not self.declarations_invalid else self.last_error
@@ -332,6 +340,14 @@ class WatchService:
                  backends=sorted(scope) if scope is not None else "all",
                  diagnostics=[d.format() for d in result.diagnostics][:20])
 
+    def _remember_stranded(self, result: PassResult, scope: set[str] | None) -> None:
+        """Stranded gateways per campaign, as the last pass that visited its backend found them."""
+        assert result.plan is not None
+        visited = set(result.desired.backends) if result.desired is not None else set()
+        kept = {c: s for c, s in self.stranded.items() if scope is not None and s.get("backend") not in visited}
+        self.stranded = kept | {s.campaign: s.as_json() for s in getattr(result.plan, "stranded", ())}
+        self.metrics.set_stranded(self.stranded)
+
     def _remember(self, result: PassResult, scope: set[str] | None) -> None:
         if result.observed is None or result.desired is None:
             return
@@ -342,6 +358,22 @@ class WatchService:
         reasons = {str(n.key): n.reason for n in (result.plan.noops if result.plan else ())}
         acted = {o.action.backend for o in (result.report.outcomes if result.report else ())}
         self.seen.absorb(result.desired, result.observed, result.sms, outcomes, reasons, scope, acted)
+
+
+async def _serve(server: Any) -> None:
+    """uvicorn's ``serve``, except that a failed start (it calls ``sys.exit``) ends only this task."""
+    try:
+        await server.serve()
+    except SystemExit:
+        return
+
+
+async def _listening(server: Any, task: asyncio.Task[Any], timeout: float = 10.0) -> bool:
+    """Whether the HTTP server is serving (its task ends at once when it cannot bind: port in use)."""
+    deadline = time.monotonic() + timeout
+    while not server.started and not task.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return bool(server.started) and not task.done()
 
 
 def _desired_summary(desired: DesiredState, campaign: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -67,7 +67,22 @@ class ExecutionReport:
         return [o for o in self.outcomes if o.status is status]
 
 
-ProgressSink = Callable[[Outcome], None]
+class ProgressSink(Protocol):
+    """Who is told how an apply advances (the CLI's progress display)."""
+
+    def planned(self, actions: int, messages: int) -> None:
+        """The apply's totals: actions, and SMS messages the plan's sends hand over."""
+
+    def done(self, outcome: Outcome) -> None:
+        """One action finished, whatever its outcome."""
+
+    def sent(self, messages: int) -> None:
+        """``messages`` more SMS were handed to a backend."""
+
+
+async def _adopt(action: Action) -> Mapping[str, Any]:
+    """Adopting asks nothing of the backend: the campaign is recorded in the inventory (``_record``)."""
+    return {"campaign_id": action.params["campaign_id"]}
 
 
 class Executor:
@@ -104,7 +119,7 @@ class Executor:
         self._outcomes[action.id] = outcome
         self._done[action.id].set()
         if self._progress is not None:
-            self._progress(outcome)
+            self._progress.done(outcome)
 
     async def _apply(self, planned: Action) -> Outcome:
         action = self._resolve(planned)
@@ -112,7 +127,8 @@ class Executor:
         if action.verb is Verb.RETRY_PARTICIPANT and self._store is not None:
             self._store.add_attempt(action.backend, memory.participant_key(
                 int(action.params["campaign_id"]), int(action.params["participant_id"])))
-        perform = self._performers.get(action.verb) or self._writers[action.backend].apply
+        perform = self._performers.get(action.verb) or (
+            _adopt if action.verb is Verb.ADOPT_CAMPAIGN else self._writers[action.backend].apply)
         try:
             produced = await perform(action)
         except UnknownOutcomeError as exc:
@@ -148,7 +164,7 @@ class Executor:
         store = self._store
         if store is None:
             return
-        if action.verb is Verb.CREATE_CAMPAIGN:
+        if action.verb in (Verb.CREATE_CAMPAIGN, Verb.ADOPT_CAMPAIGN):
             store.record_created(InventoryEntry(action.backend, "campaign", action.params["name"],
                                                 str(produced["campaign_id"])))
         elif action.verb is Verb.UPLOAD_PACKAGE:

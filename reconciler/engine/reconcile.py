@@ -29,10 +29,11 @@ from reconciler.engine.sms import refresh_deliveries, stop_and_release
 from reconciler.engine.sms_dispatch import SmsDispatcher
 from reconciler.engine.sms_outlook import sms_outlooks
 from reconciler.load import load_desired_state
-from reconciler.model import DesiredState
+from reconciler.model import DesiredState, ResourceKey
 from reconciler.observed import ObservedState
 from reconciler.planner import Plan, PlanInput, PlanOptions, plan
 from reconciler.planner.plan import SmsOutlook
+from reconciler.planner.target import only_targets, resolve, unknown_targets
 from reconciler.planner.serialize import action_json
 from reconciler.secrets import Redactor
 from reconciler.engine.store_access import open_writer, reading, request_bound
@@ -55,6 +56,7 @@ class PassRequest:
     command: str = "reconcile apply"  # what the history calls whoever applied
     revision: str | None = None  # the git revision applied (None: asked of git in the repository)
     history_days: float = DEFAULT_RETENTION_DAYS
+    targets: tuple[ResourceKey, ...] = ()  # --target: only these resources and what they depend on
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,11 @@ class _Pass:
         decided = plan(PlanInput(desired, observed, self.conns.traits, view, self.now, options, outlooks))
         if self.hold is not None:
             decided = self.hold(decided)
+        if request.targets:
+            unknown = unknown_targets(request.targets, desired, decided)
+            decided = only_targets(decided, resolve(request.targets, desired))
+            if unknown:
+                decided = replace(decided, diagnostics=decided.diagnostics + tuple(Diagnostic(u) for u in unknown))
         base = PassResult(diagnostics, desired, observed, decided, files=files, sms=outlooks)
         if request.dry_run or decided.has_errors:
             return base
@@ -194,6 +201,9 @@ class _Pass:
             stale = compare_saved(request.saved_actions, decided)
             if stale:
                 return replace(base, stale=stale)
+        if self.progress is not None:
+            self.progress.planned(len(decided.actions), sum(int(a.params.get("to_send", 0))
+                                                            for a in decided.actions if a.verb is Verb.SEND_SMS))
         executor = Executor(writers=self.conns.writers, store=store.state if store is not None else None,
                             redactor=self.redactor, progress=self.progress,
                             performers=self._performers(decided))
@@ -228,7 +238,8 @@ class _Pass:
             tz = self.now.tzinfo
             performers[Verb.SEND_SMS] = SmsDispatcher(
                 desired=self.desired, senders=self.senders, ledger=store.ledger, lease=store.lease,
-                now=lambda: datetime.now(tz), risk_duplicates=self.request.options.risk_duplicate_sms)
+                now=lambda: datetime.now(tz), risk_duplicates=self.request.options.risk_duplicate_sms,
+                on_sent=self.progress.sent if self.progress is not None else None)
         return performers
 
 

@@ -100,8 +100,10 @@ class SmsCampaignRun:
     def __init__(self, *, spec: SmsCampaignSpec, desired: DesiredState, sender: SmsSender, ledger: SendLedger,
                  ports: tuple[int, ...], now: Callable[[], datetime],
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, lease: WriterLease | None = None,
-                 risk_duplicates: bool = False, steering: Steering | None = None) -> None:
+                 risk_duplicates: bool = False, steering: Steering | None = None,
+                 on_sent: Callable[[int], None] | None = None) -> None:
         self.lease = lease
+        self.on_sent = on_sent  # told how many messages each batch handed over (progress display)
         self.risk_duplicates = risk_duplicates
         self._sleep = sleep
         self.probe = False  # ask the backend about each group before sending it (a store new to the campaign)
@@ -318,6 +320,8 @@ class SmsCampaignRun:
         if unknown and not self.sender.can_query:
             self._fates += [(r.key, SendState.UNKNOWN, "", r.reason) for r in unknown]
         self.report.sent += len(receipts) - len(not_sent)
+        if self.on_sent is not None and len(receipts) > len(not_sent):
+            self.on_sent(len(receipts) - len(not_sent))
         self.report.accepted += sum(1 for r in receipts if r.fate is SmsFate.ACCEPTED)
         self.report.failed += sum(1 for r in receipts if r.fate is SmsFate.FAILED)
         self.report.unknown += len(unknown)

@@ -19,8 +19,9 @@ from reconciler.state.ledger import SendLedger
 class SmsDispatcher:
     def __init__(self, *, desired: DesiredState, senders: Mapping[str, SmsSender], ledger: SendLedger,
                  now: Callable[[], datetime], lease: WriterLease | None = None,
-                 risk_duplicates: bool = False) -> None:
+                 risk_duplicates: bool = False, on_sent: Callable[[int], None] | None = None) -> None:
         self.desired = desired
+        self.on_sent = on_sent
         self.lease = lease
         self.risk_duplicates = risk_duplicates
         self.senders = senders
@@ -35,7 +36,7 @@ class SmsDispatcher:
         assert isinstance(spec, SmsCampaignSpec)
         run = SmsCampaignRun(spec=spec, desired=self.desired, sender=self.senders[spec.backend],
                              ledger=self.ledger, ports=self.ports_of(spec.name), now=self.now, lease=self.lease,
-                             risk_duplicates=self.risk_duplicates)
+                             risk_duplicates=self.risk_duplicates, on_sent=self.on_sent)
         report = await run.run()
         if report.held.startswith("backend refused"):
             raise TemporaryBackendError(f"{report.sent} sent, then {report.held}", backend=spec.backend,

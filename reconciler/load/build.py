@@ -12,10 +12,10 @@ from typing import Any
 from reconciler.load.declared import Declared
 from reconciler.load.rules import Facts, parse_moment, percent
 from reconciler.model import (
-    Approval, BackendLimits, BackendSpec, BackendType, Callback, CallbackKind, CampaignSpec, DesiredState,
-    DistributionList, GatewayAssignmentSpec, IotCampaignSpec, IotRunState, Kind, PackageSpec, QuietHours,
-    Recipient, RecipientSource, Rollout, ScheduleSpec, SimCampaignSpec, SimRunState, SmsCampaignSpec,
-    SmsRunState, TimeWindow, TlsSettings, UnknownOutcomePolicy,
+    WEEKDAYS, Approval, BackendLimits, BackendSpec, BackendType, Callback, CallbackKind, CampaignSpec, DesiredState,
+    DistributionList, GatewayAssignmentSpec, IotCampaignSpec, IotRunState, IotWindow, Kind, PackageSpec, QuietHours,
+    Recipient, RecipientSource, RecurringWindow, Rollout, ScheduleSpec, SimCampaignSpec, SimRunState,
+    SmsCampaignSpec, SmsRunState, TimeWindow, TlsSettings, UnknownOutcomePolicy,
 )
 from reconciler.secrets import SecretRef
 
@@ -184,14 +184,28 @@ def _window(value: dict[str, str] | None, begin: str = "begin", end: str = "end"
     return TimeWindow(parse_moment(value[begin]), parse_moment(value[end])) if value else None
 
 
+def _iot_window(value: dict[str, Any] | None) -> IotWindow | None:
+    """A fixed window (``begin``/``end``) or a recurring one (``daily`` or ``weekly``, with ``timezone``)."""
+    if not value:
+        return None
+    if "begin" in value:
+        return _window(value)
+    if "daily" in value:
+        start, end = value["daily"].split("-")
+        return RecurringWindow(start, end, value["timezone"])
+    start, end = value["weekly"]["time"].split("-")
+    days = tuple(sorted(WEEKDAYS.index(day) for day in value["weekly"]["days"]))
+    return RecurringWindow(start, end, value["timezone"], days)
+
+
 def _schedule(item: Declared) -> ScheduleSpec:
     spec = item.spec
     quiet = spec.get("quietHours")
     return ScheduleSpec(
         name=item.name or "", campaign=spec["campaign"], assignment=spec.get("assignment"),
-        download=_window(spec.get("download")),
-        activation=_window(spec.get("activation")),
-        execution=_window(spec.get("execution")),
+        download=_iot_window(spec.get("download")),
+        activation=_iot_window(spec.get("activation")),
+        execution=_iot_window(spec.get("execution")),
         active=_window(spec.get("active"), "from", "until"),
         quiet_hours=QuietHours(quiet["from"], quiet["to"], quiet["timezone"]) if quiet else None,
         source=item.source(),

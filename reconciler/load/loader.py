@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from reconciler.load.references import Names, check_references
 from reconciler.load.repo_files import choose_root
 from reconciler.load.rules import DocumentRules
 from reconciler.load.schema_check import check_document, did_you_mean, shown
+from reconciler.load.windows import check_windows
 from reconciler.load.positions import YamlDocument
 from reconciler.load.yaml_scalars import describe_noun
 from reconciler.load.yaml_source import FileParse, parse_documents
@@ -69,13 +71,16 @@ def load_desired_state(
     *,
     root: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    now: datetime | None = None,
 ) -> LoadResult:
-    """Load and check every YAML file under ``paths``; never raises for bad input."""
+    """Load and check every YAML file under ``paths``; never raises for bad input. ``now`` (default: the
+    current time) is what a fixed schedule window is compared with: one that ended before it is a warning."""
     with _cyclic_gc_paused():
-        return _load([Path(p) for p in paths] or [Path("campaigns.d")], root=root, max_file_bytes=max_file_bytes)
+        return _load([Path(p) for p in paths] or [Path("campaigns.d")], root=root, max_file_bytes=max_file_bytes,
+                     now=now or datetime.now(UTC))
 
 
-def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int) -> LoadResult:
+def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int, now: datetime) -> LoadResult:
     report = Report()
     repo_root = choose_root(paths, root)
     unlisted: list[str] = []
@@ -97,6 +102,7 @@ def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int) -> LoadR
     rules = DocumentRules(root=repo_root, report=report)
     for item in items:
         rules.check(item)
+        check_windows(item, report, now=now)
     check_references(items, names, rules.facts, report)
     desired = None
     if not has_errors(report.diagnostics):

@@ -2,13 +2,15 @@
 
 Time windows begin before they end and quiet hours name a real time zone; rollout waves increase to
 100%; inline lists hold no repeats; packages, recipient lists, gateway lists, CA and secret files
-exist inside the root, and recipient and gateway files are checked row by row. What these checks
+exist inside the root, recipient and gateway files are checked row by row, and a CA file must hold PEM
+certificates (it is read only when connecting, where a bad one was an OpenSSL error without a position). What these checks
 learn on the way (hashes, counts, gateway ids, resolved paths) is kept in ``Facts`` for the model.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -64,6 +66,49 @@ def zone_problem(name: str) -> str | None:
     return None
 
 
+MAX_CA_FILE_BYTES = 10 * 1024 * 1024
+_PEM_CERTIFICATE = (b"-----BEGIN CERTIFICATE-----", b"-----BEGIN TRUSTED CERTIFICATE-----")
+
+
+@lru_cache(maxsize=64)
+def _ca_file_problem(path: Path, size: int, mtime_ns: int) -> str | None:
+    """What is wrong with ``path`` as a CA file (``ssl`` reads it when connecting, and the error then,
+    OpenSSL's "PEM lib", names neither the file nor the field), or None. Cached per file version."""
+    if size > MAX_CA_FILE_BYTES:
+        return f"is {size:,} bytes; a PEM file of CA certificates is far smaller (at most {MAX_CA_FILE_BYTES:,})"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    expected = "expected a PEM file of CA certificates (`-----BEGIN CERTIFICATE-----` blocks)"
+    if not data.strip():
+        return f"is empty; {expected}"
+    if not any(marker in data for marker in _PEM_CERTIFICATE):
+        if data[:1] == b"\x30":
+            return (f"looks like a DER (binary) certificate; {expected}: convert it with "
+                    "`openssl x509 -inform der -in FILE -out FILE.pem`")
+        if b"PRIVATE KEY-----" in data:
+            return f"holds a private key and no certificate; {expected} (never put a key in the repository)"
+        return f"holds no PEM certificate; {expected}"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or "a certificate block does not decode"
+        return f"is not a valid PEM file of CA certificates: {str(reason).replace('_', ' ').lower()}"
+    if not context.cert_store_stats().get("x509"):
+        return f"holds no certificate; {expected}"
+    return None
+
+
+def ca_file_problem(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    return _ca_file_problem(path, stat.st_size, stat.st_mtime_ns)
+
+
 class DocumentRules:
     """Runs the per-document checks; one instance per load (it caches file scans)."""
 
@@ -111,7 +156,11 @@ class DocumentRules:
             if isinstance(auth, dict) and isinstance(auth.get(key), dict) and "file" in auth[key]:
                 self.repo_file(item, ("spec", "auth", key, "file"))
         if "caFile" in (item.get("spec", "tls") or {}):
-            self.repo_file(item, ("spec", "tls", "caFile"))
+            found = self.repo_file(item, ("spec", "tls", "caFile"))
+            problem = ca_file_problem(found.real) if found is not None else None
+            if problem is not None:
+                raw = item.get("spec", "tls", "caFile")
+                self.report.error(item, ("spec", "tls", "caFile"), f"spec.tls.caFile: file `{raw}` {problem}")
 
     def _package(self, item: Declared) -> None:
         found = self.repo_file(item, ("spec", "file"))

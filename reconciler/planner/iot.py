@@ -8,11 +8,15 @@ Rules (each a golden test case):
   replace (stop, archive under another name, create anew), gated by ``--allow-replace``;
 - approval is given when the campaign says ``approval: auto`` and the backend asks for it;
 - what was removed from git is left alone without ``--prune``, stopped with it, deleted with
-  ``--prune=delete`` — and only if this tool created it (the inventory).
+  ``--prune=delete`` — and only if this tool created it (the inventory);
+- under ``--prune`` a package this tool uploaded and git no longer declares is deleted only when nothing
+  holds it: no campaign (declared or observed) and no gateway override of any campaign uses it. A campaign
+  deleted in the same plan no longer holds it: the package goes in that same run, after the deletion.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePath
 
 from reconciler.actions import Action, Produced, Verb
@@ -20,6 +24,7 @@ from reconciler.model import Approval, IotCampaignSpec, IotRunState, Kind, Resou
 from reconciler.observed import BackendObservation, ObservedIotCampaign
 from reconciler.planner import memory
 from reconciler.planner.iot_gateways import (
+    STARTED,
     CampaignId,
     IotScope,
     declared_gateways,
@@ -30,8 +35,6 @@ from reconciler.planner.iot_gateways import (
 )
 from reconciler.planner.plan import PlanBuilder, PlanInput, PruneMode
 from reconciler.planner.timing import outside_active_period
-
-STARTED = "STARTED"
 
 
 def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
@@ -77,6 +80,8 @@ def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservat
                            "rename or delete all but one", spec.source)
         return
     observed = matches[0] if matches else None
+    if observed is not None and not _managed(scope, b, observed):
+        return
     seen = gateways_by_id(observed)
     rollout = rollout_gateways(scope, declared_gateways(scope), seen)
     hold = outside_active_period(scope.inp.desired, spec.name, scope.inp.now) or rollout.halt
@@ -85,11 +90,33 @@ def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservat
         _plan_create(scope, b, run, ())
     else:
         _plan_existing(scope, b, observed, run, rollout.gateways)
-    reasons = [r for r in (hold, rollout.reason) if r]
+    stuck = sum(s.count for s in b.stranded if s.campaign == spec.name and s.backend == scope.backend)
+    stranded = f"{stuck} gateway(s) stranded: their schedule window ended before they finished" if stuck else ""
+    reasons = [r for r in (hold, rollout.reason, stranded) if r]
     if reasons:
         b.noop(scope.key, "; ".join(reasons))
     elif not b.has_actions_for(scope.key):
         b.noop(scope.key, "in sync")
+
+
+def _managed(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign) -> bool:
+    """A same-named campaign this tool did not create is never taken over silently: with --adopt it is
+    recorded in the inventory (``adopt-campaign``) and managed from then on; without, it is left alone and
+    the plan says so. Without a store nothing can be told (a CI runner with no store plans as before)."""
+    store = scope.inp.store
+    if not store.available or store.owns(scope.backend, "campaign", observed.id):
+        return True
+    if scope.inp.options.adopt:
+        b.add(Action(scope.action_id("adopt-campaign"), Verb.ADOPT_CAMPAIGN, scope.key, scope.backend,
+                     {"campaign_id": observed.id, "name": observed.name},
+                     reason=f"campaign {observed.id} exists in the backend, not created by this tool (--adopt)"))
+        return True
+    message = (f"campaign {observed.name!r} (id {observed.id}) exists in backend {scope.backend} but this tool did "
+               "not create it (it is not in the state store's inventory): it is left alone; review it, then apply "
+               "with --adopt to manage it as declared")
+    b.warn(scope.key, message, scope.spec.source)
+    b.noop(scope.key, f"~ adopt: {message}")
+    return False
 
 
 def _plan_create(scope: IotScope, b: PlanBuilder, run: IotRunState, after: tuple[str, ...]) -> None:
@@ -190,9 +217,12 @@ def _approval_required(scope: IotScope) -> bool:
 def _plan_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation,
                 declared: set[str]) -> None:
     mode = inp.options.prune
+    deleted: dict[str, str] = {}  # campaign id -> the action deleting it in this plan
+    pruned: set[str] = set()  # ids of the campaigns --prune acts on
     for campaign in sorted(observation.iot_campaigns, key=lambda c: (c.name, c.id)):
         if campaign.name in declared or not inp.store.owns(backend, "campaign", campaign.id):
             continue
+        pruned.add(campaign.id)
         key = ResourceKey(Kind.CAMPAIGN, campaign.name)
         if mode is PruneMode.OFF:
             b.noop(key, "no longer declared; --prune stops it, --prune=delete deletes it")
@@ -204,21 +234,46 @@ def _plan_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: Backe
                                   {"campaign_id": campaign.id}, reason="removed from git (--prune)",
                                   destructive=True)),)
         if mode is PruneMode.DELETE:
-            b.add(Action(f"{base}/delete-campaign", Verb.DELETE_CAMPAIGN, key, backend, {"campaign_id": campaign.id},
-                         after, "removed from git (--prune=delete)", destructive=True))
+            deleted[campaign.id] = b.add(Action(
+                f"{base}/delete-campaign", Verb.DELETE_CAMPAIGN, key, backend, {"campaign_id": campaign.id},
+                after, "removed from git (--prune=delete)", destructive=True))
         elif not after:
             b.noop(key, "removed from git; already stopped")
-    _plan_package_prune(inp, b, backend, observation)
+    _plan_package_prune(inp, b, backend, observation, deleted, pruned)
 
 
-def _plan_package_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+def _plan_package_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation,
+                        deleted: Mapping[str, str], pruned: set[str]) -> None:
+    """Delete an owned package git no longer declares once nothing holds it. Holders: a declared package
+    of the same upload name; every observed campaign, by its packages or its gateways' overrides (as read).
+    A campaign this plan deletes (``deleted``: campaign id -> action id) holds nothing afterwards: the
+    package goes in the same run, after that deletion (``depends_on``)."""
     if inp.options.prune is PruneMode.OFF:
         return
     wanted = {p.upload_name for p in inp.desired.packages.values() if p.backend == backend}
-    referenced = {pid for c in observation.iot_campaigns for pid in c.packages}
+    users: dict[str, dict[str, str]] = {}  # package id -> {campaign id: how it uses the package}
+    for campaign in sorted(observation.iot_campaigns, key=lambda c: (c.name, c.id)):
+        for gateway in campaign.gateways:
+            for pid in gateway.packages or ():
+                users.setdefault(pid, {})[campaign.id] = f"{campaign.name} (gateway overrides)"
+        for pid in campaign.packages:
+            users.setdefault(pid, {})[campaign.id] = campaign.name
     for package in sorted(observation.iot_packages, key=lambda p: (p.name, p.id)):  # names may repeat
-        if package.name in wanted or package.id in referenced or not inp.store.owns(backend, "package", package.id):
+        if package.name in wanted or not inp.store.owns(backend, "package", package.id):
             continue
-        b.add(Action(f"{backend}/prune/{package.id}/delete-package", Verb.DELETE_PACKAGE,
-                     ResourceKey(Kind.PACKAGE, package.name), backend, {"package_id": package.id},
-                     reason="no longer declared and no campaign uses it (--prune)", destructive=True))
+        key = ResourceKey(Kind.PACKAGE, package.name)
+        using = users.get(package.id, {})
+        holding = {cid for cid in using if cid not in deleted}
+        if holding:
+            kept = sorted(using[cid] for cid in holding)
+            more = f" and {len(kept) - 3} more" if len(kept) > 3 else ""
+            then = "; --prune=delete deletes them, then it" if holding <= pruned else ""
+            b.noop(key, f"no longer declared, but still used by campaign(s) {', '.join(kept[:3])}{more}: kept"
+                        f"{then}")
+            continue
+        after = tuple(sorted(deleted[cid] for cid in using))
+        b.add(Action(f"{backend}/prune/{package.id}/delete-package", Verb.DELETE_PACKAGE, key, backend,
+                     {"package_id": package.id}, after,
+                     "no longer declared and no campaign uses it (--prune)" if not after else
+                     "no longer declared; only campaign(s) deleted in this plan use it (--prune=delete)",
+                     destructive=True))

@@ -2,7 +2,8 @@
 distribution list, and progressive rollout waves.
 
 Schedules and callbacks cannot be read back, so they are compared with what the state store says was
-last applied; without a store they are planned again and the plan says so.
+last applied; without a store they are planned again and the plan says so. Schedule windows, fixed or
+recurring, and stranded gateways are planned in ``iot_schedules``.
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from reconciler.actions import Action, Produced, Verb
 from reconciler.model import CallbackKind, IotCampaignSpec, Kind, ResourceKey
 from reconciler.observed import ObservedGateway, ObservedIotCampaign
 from reconciler.planner import memory
 from reconciler.planner.plan import PlanBuilder, PlanInput
-from reconciler.planner.timing import epoch_ms
+from reconciler.planner.iot_schedules import plan_schedules
 
 CampaignId = str | Produced
 T = TypeVar("T")
 K = TypeVar("K")
+STARTED = "STARTED"
 SUCCESS_STATES = frozenset({"ACTIVATION_COMPLETE"})
 FAILURE_STATES = frozenset({"DOWNLOAD_FAILED", "EXECUTION_FAILED", "ACTIVATION_FAILED"})
 
@@ -80,39 +82,62 @@ def declared_gateways(scope: IotScope) -> frozenset[str]:
     return frozenset(gateways)
 
 
+def wave_sizes(shares: tuple[float, ...], declared: int) -> list[int]:
+    """Gateways in the campaign at the end of each wave: its share of the whole declared list, rounded up
+    (``ceil``, with float noise taken off first: 7% of 100 is 7, not 8)."""
+    return [math.ceil(round(share * declared, 9)) for share in shares]
+
+
 def rollout_gateways(scope: IotScope, declared: frozenset[str],
                      observed: Mapping[str, ObservedGateway]) -> RolloutDecision:
-    """Membership by a stable hash of the gateway id; the next wave only once the current one succeeded."""
+    """The gateways a rollout wants now. Membership only grows, unless git says otherwise:
+
+    - *members* are the declared gateways already in the campaign; every one of them stays (only a gateway
+      removed from git leaves, see ``plan_gateways``);
+    - wave k's size is ``ceil(share_k x len(declared))`` (the whole declared list, not what is left);
+    - the current wave is the first whose size is at least the number of members (none yet: wave 1);
+    - the current wave is filled up to its size with declared gateways not yet in, in a stable order (a
+      hash of campaign and gateway id), whatever the success rate: gateways added to git join at once;
+    - once the current wave is full, the next one opens when the members' success rate (ACTIVATION_COMPLETE)
+      reaches ``successThreshold``;
+    - above ``maxFailureRate`` (failed / gateways in the campaign) nothing is added and the campaign stops.
+    """
     rollout = scope.spec.rollout
     if rollout is None:
         return RolloutDecision(declared, "")
-    ordered = sorted(declared, key=lambda g: hashlib.sha256(f"{scope.spec.name}/{g}".encode()).hexdigest())
+    members = frozenset(observed) & declared
     failed = sum(1 for g in observed.values() if g.state in FAILURE_STATES)
     if observed and failed / len(observed) > rollout.max_failure_rate:
         rate = failed / len(observed)
-        return RolloutDecision(frozenset(observed) & declared, "",
+        return RolloutDecision(members, "",
                                halt=f"failure rate {rate:.0%} is over maxFailureRate {rollout.max_failure_rate:.0%}")
-    wave = 0
-    while wave < len(rollout.waves) - 1:
-        members = ordered[: math.ceil(rollout.waves[wave] * len(ordered))]
-        done = sum(1 for g in members if g in observed and observed[g].state in SUCCESS_STATES)
-        if not members or any(g not in observed for g in members) or done / len(members) < rollout.success_threshold:
-            break
+    sizes = wave_sizes(rollout.waves, len(declared))
+    wave = next((i for i, size in enumerate(sizes) if len(members) <= size), len(sizes) - 1)
+    done = sum(1 for g in members if observed[g].state in SUCCESS_STATES)
+    while (wave < len(sizes) - 1 and members and len(members) >= sizes[wave]
+           and done / len(members) >= rollout.success_threshold):
         wave += 1
-    members = ordered[: math.ceil(rollout.waves[wave] * len(ordered))]
-    reason = f"rollout wave {wave + 1} of {len(rollout.waves)} ({rollout.waves[wave]:.0%}: {len(members)} gateways)"
-    return RolloutDecision(frozenset(members), reason)
+    size = max(sizes[wave], len(members))
+    joining = sorted(declared - members,
+                     key=lambda g: hashlib.sha256(f"{scope.spec.name}/{g}".encode()).hexdigest())
+    reason = f"rollout wave {wave + 1} of {len(rollout.waves)} ({rollout.waves[wave]:.0%}: {size} gateways)"
+    return RolloutDecision(members | frozenset(joining[: size - len(members)]), reason)
 
 
 def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
                   observed: ObservedIotCampaign | None, after: tuple[str, ...],
                   wanted: frozenset[str]) -> list[str]:
-    """Add, remove and configure gateways; returns the ids of the actions a start must wait for."""
+    """Add, remove and configure gateways; returns the ids of the actions a start must wait for.
+
+    Only gateways no assignment in git lists (removed from git) are removed, never a declared one that a
+    rollout has not reached (``wanted`` leaves it out): a gateway in the campaign stays unless git says
+    otherwise. Removing gateways from a STARTED campaign abandons their update: it is ``destructive``."""
     steps: list[str] = []
     seen = gateways_by_id(observed)
+    declared = declared_gateways(scope)
     add = sorted(wanted - seen.keys())
-    remove = sorted(g for g, state in seen.items() if g not in wanted and not state.closed)
-    kept_closed = sorted(g for g, state in seen.items() if g not in wanted and state.closed)
+    remove = sorted(g for g, state in seen.items() if g not in declared and not state.closed)
+    kept_closed = sorted(g for g, state in seen.items() if g not in declared and state.closed)
     add_id = None
     if add:
         add_id = b.add(Action(scope.action_id("add-gateways"), Verb.ADD_GATEWAYS, scope.key, scope.backend,
@@ -120,14 +145,17 @@ def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
                               f"{len(add)} gateway(s) assigned in git but not in the campaign"))
         steps.append(add_id)
     if remove:
+        started = observed is not None and observed.status == STARTED
         steps.append(b.add(Action(scope.action_id("remove-gateways"), Verb.REMOVE_GATEWAYS, scope.key,
                                   scope.backend, {"campaign_id": campaign_id, "gateway_ids": remove}, after,
-                                  f"{len(remove)} gateway(s) no longer assigned")))
+                                  f"{len(remove)} gateway(s) removed from git"
+                                  + ("; the campaign is STARTED: their update is abandoned" if started else ""),
+                                  destructive=started)))
     if kept_closed:
         b.noop(scope.key, f"{len(kept_closed)} unassigned gateway(s) are closed and stay in the campaign")
     config_after = after + ((add_id,) if add_id else ())
     steps += _plan_overrides(scope, b, campaign_id, seen, wanted, config_after)
-    steps += _plan_schedules(scope, b, campaign_id, wanted, config_after)
+    steps += plan_schedules(scope, b, campaign_id, seen, wanted, config_after)
     steps += _plan_callbacks(scope, b, campaign_id, after)
     steps += _plan_distribution_list(scope, b, campaign_id, observed, after)
     return steps
@@ -148,39 +176,6 @@ def _plan_overrides(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
                 scope.action_id("set-gateway-packages", gateway), Verb.SET_GATEWAY_PACKAGES, scope.key,
                 scope.backend, {"campaign_id": campaign_id, "gateway_id": gateway, "packages": ids},
                 after + deps, f"package override from assignment {assignment.name}")))
-    return steps
-
-
-def _plan_schedules(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, wanted: frozenset[str],
-                    after: tuple[str, ...]) -> list[str]:
-    desired = scope.inp.desired
-    windows: dict[tuple[str, str], tuple[int, int, str]] = {}
-    for schedule in sorted(desired.schedules_of(scope.spec.name), key=lambda s: s.name):
-        targets = set(desired.assignments[schedule.assignment].gateways) if schedule.assignment else set(wanted)
-        for name in ("download", "activation", "execution"):
-            window = getattr(schedule, name)
-            if window is None:
-                continue
-            for gateway in targets & wanted:
-                windows[(gateway, name)] = (epoch_ms(window.begin), epoch_ms(window.end), schedule.name)
-    store = scope.inp.store
-    if windows and not store.available:
-        if isinstance(campaign_id, str) and not scope.inp.options.reapply_unknown:
-            b.note(f"unknown without a state store: {len(windows)} schedule window(s) of campaign "
-                   f"{scope.spec.name} (the IoT campaign manager cannot read them back); not compared")
-            return []
-        b.note("schedules cannot be read back from the IoT campaign manager and no state store is available: "
-               "every schedule window is planned again")
-    steps = []
-    for (gateway, name), (begin, end, schedule_name) in sorted(windows.items()):
-        if isinstance(campaign_id, str) and store.last_applied(
-                scope.backend, memory.SCHEDULE, memory.schedule_key(campaign_id, gateway, name)
-        ) == memory.schedule_value(begin, end):
-            continue
-        steps.append(b.add(Action(
-            scope.action_id("schedule-gateway", gateway, name), Verb.SCHEDULE_GATEWAY, scope.key, scope.backend,
-            {"campaign_id": campaign_id, "gateway_id": gateway, "window": name, "begin_ms": begin, "end_ms": end},
-            after, f"{name} window from schedule {schedule_name}")))
     return steps
 
 

@@ -5,6 +5,7 @@ The planner compares against them and the executor records them, so both use the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,17 @@ def schedule_key(campaign_id: str, gateway_id: str, window: str) -> str:
 
 def schedule_value(begin_ms: int, end_ms: int) -> str:
     return canonical({"begin_ms": begin_ms, "end_ms": end_ms})
+
+
+def schedule_window(value: str | None) -> tuple[int, int] | None:
+    """(begin_ms, end_ms) of a remembered ``schedule_value``; None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        data = json.loads(value)
+        return int(data["begin_ms"]), int(data["end_ms"])
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def callback_key(campaign_id: str, callback: str) -> str:

@@ -30,6 +30,8 @@ class PruneMode(StrEnum):
 class PlanOptions:
     prune: PruneMode = PruneMode.OFF
     allow_replace: bool = False
+    #: take over campaigns of the declared names that exist in a backend but that this tool did not create
+    adopt: bool = False
     #: send SMS campaigns this store has no record of through backends that cannot be asked what they sent
     risk_duplicate_sms: bool = False
     #: without a store, write-only values of existing campaigns are unknown: False (a dry run) reports them
@@ -71,12 +73,45 @@ class Noop:
 
 
 @dataclass(frozen=True)
+class StrandedGateways:
+    """IoT gateways of one campaign whose schedule window ended before they finished the step it gates.
+
+    A gateway is stranded when the window applied to it (a recurring window's last-applied occurrence, or
+    a fixed window as declared) ended at or before ``now`` while its observed state shows it has not begun
+    that step yet (e.g. WAITING_FOR_DOWNLOAD after its download window). Each gateway counts once, at the
+    first such window in lifecycle order (download, execution, activation)."""
+
+    campaign: str
+    backend: str
+    count: int  # distinct gateways
+    by_window: Mapping[str, int] = field(default_factory=dict)  # "download" -> gateways
+    by_state: Mapping[str, int] = field(default_factory=dict)  # observed gateway state -> gateways
+    since: str = ""  # the earliest end among their windows, ISO 8601 (UTC)
+    rescheduled: int = 0  # of them, how many this plan gives the next occurrence of a recurring window
+    gateways: tuple[str, ...] = ()  # their ids, sorted
+
+    def as_json(self) -> dict[str, object]:
+        return {"campaign": self.campaign, "backend": self.backend, "count": self.count,
+                "by_window": dict(self.by_window), "by_state": dict(self.by_state), "since": self.since,
+                "rescheduled": self.rescheduled, "gateways": list(self.gateways)}
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
     noops: tuple[Noop, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. write-only values that cannot be known without a state store
     unreadable: tuple[str, ...] = ()  # backends that could not be read: nothing was planned for them
+    #: per IoT campaign with stranded gateways (none: not listed), by campaign name
+    stranded: tuple[StrandedGateways, ...] = ()
+    #: work that will happen with no further commit though nothing is done now (a send held by quiet hours)
+    pending: tuple[str, ...] = ()
+
+    @property
+    def stranded_count(self) -> int:
+        """Stranded IoT gateways over every campaign."""
+        return sum(s.count for s in self.stranded)
 
     @property
     def has_errors(self) -> bool:
@@ -84,7 +119,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.actions)
+        """Actions, or pending work: either way the backends will change without another commit."""
+        return bool(self.actions or self.pending)
 
     def counts(self) -> Counter[Verb]:
         return Counter(action.verb for action in self.actions)
@@ -99,6 +135,8 @@ class PlanBuilder:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    stranded: list[StrandedGateways] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
     _ids: set[str] = field(default_factory=set)
 
     def add(self, action: Action) -> str:
@@ -130,7 +168,8 @@ class PlanBuilder:
 
     def build(self) -> Plan:
         return Plan(tuple(self.actions), tuple(self.noops), tuple(self.diagnostics), tuple(self.notes),
-                    tuple(self.unreadable))
+                    tuple(self.unreadable), tuple(sorted(self.stranded, key=lambda s: (s.campaign, s.backend))),
+                    tuple(self.pending))
 
     def has_actions_for(self, key: ResourceKey) -> bool:
         return any(action.key == key for action in self.actions)

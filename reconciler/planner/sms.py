@@ -82,6 +82,8 @@ def _plan_campaign(inp: PlanInput, b: PlanBuilder, backend: str, spec: SmsCampai
     held, _ = sending_hold(inp.desired, spec.name, inp.now)
     if held:
         b.noop(key, f"{outlook.to_send} to send, held: {held} ({counts})")
+        if outlook.to_send:  # it sends by itself once the hold ends: a change a reviewer must see
+            b.pending.append(f"{key}: {outlook.to_send} SMS to send once held no longer ({held})")
         return
     if outlook.history_unknown and outlook.to_send:
         consequence = ("it is sent anyway (--risk-duplicate-sms)" if inp.options.risk_duplicate_sms else

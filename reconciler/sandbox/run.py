@@ -34,6 +34,9 @@ class SandboxOptions:
     seed: int | None = None
     gateway_count: int = 10_000
     approval_required: bool = False
+    #: notification destinations of the IoT campaign manager: id -> URL its callbacks are POSTed to (a
+    #: campaign's ``callbacks`` name these ids; e.g. the daemon's ``/webhooks/iot/<token>``)
+    destinations: dict[str, str] = field(default_factory=dict)
     yateota: dict[str, Any] = field(default_factory=dict)  # extra simulator options (benchmarks)
     iot: dict[str, Any] = field(default_factory=dict)
     ogangi: dict[str, Any] = field(default_factory=dict)
@@ -65,7 +68,9 @@ def build_simulators(options: SandboxOptions, clock: SimClock) -> dict[str, Simu
     return {
         "yateota": YateOtaSimulator(clock=clock, seed=seed, **options.yateota),
         "iot-campaigns": IotCampaignsSimulator(clock=clock, seed=seed, gateway_count=options.gateway_count,
-                                               approval_required=options.approval_required, **options.iot),
+                                               approval_required=options.approval_required,
+                                               **{**options.iot, "destinations": {
+                                                   **options.iot.get("destinations", {}), **options.destinations}}),
         "ogangi": OgangiSimulator(clock=clock, seed=seed, **options.ogangi),
         "sms-gateway": SmsGatewaySimulator(clock=clock, seed=seed, **options.sms_gateway),
     }

@@ -80,7 +80,7 @@ Settlement = tuple[int, SendState, str, str]  # (key, new state, remote id, reas
 #: how far a row has come; a settlement never moves a row back (a reply held until the next group's
 #: commit must not undo a delivery report pushed meanwhile, nor a stale query a newer one)
 PROGRESS = {SendState.DISPATCHING: 0, SendState.ACCEPTED: 1, SendState.UNKNOWN: 1, SendState.SENT: 2,
-            SendState.DELIVERED: 3, SendState.UNDELIVERED: 3, SendState.FAILED: 3}
+            SendState.DELIVERED: 4, SendState.UNDELIVERED: 3, SendState.FAILED: 3}
 _PROGRESS_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {n}" for s, n in PROGRESS.items()) + " END"
 
 

@@ -101,3 +101,25 @@ def test_a_new_text_reaches_everyone_not_yet_handed_over_and_nobody_twice(
     new = [m for m in handed if m["text"].startswith("Corrected")]
     old = [m for m in handed if not m["text"].startswith("Corrected")]
     assert new and old and len(new) + len(old) == 300
+
+
+def test_a_send_that_fails_in_the_background_stalls_instead_of_restarting_in_a_loop(
+    sandbox: RunningSandbox, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """Ogangi from a new store without --risk-duplicate-sms is refused: the next pass reports that failure
+    (stalled until the declaration changes), it does not start the same send seven times a second."""
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="og", recipients=5)
+    daemon = DaemonProcess(repo, str(repo), "--state", f"sqlite:///{tmp_path / 'state.db'}", "--resync", "300",
+                           env=crash.environment())
+    daemons.append(daemon)
+
+    def blocked() -> str:
+        found = [r for r in daemon.status()["resources"] if r["resource"] == "Campaign/notice"]
+        return str(found[0]["blocked"] or "") if found else ""
+
+    reason = eventually(blocked, timeout=60)
+    assert "permanent" in reason or "stalled" in reason, reason
+    passes = daemon.status()["passes"]
+    time.sleep(3)
+    assert daemon.status()["passes"] - passes <= 1
+    assert crash.delivered_numbers(sandbox, "ogangi", "to") == Counter()

@@ -9,6 +9,7 @@ with "cannot open state store". ``bench/daemon_starvation.py`` measures ``/healt
 
 from __future__ import annotations
 
+import json
 import resource
 import select
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconciler.daemon.http_api import ServerOptions, connection_budget
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.engine import crash
@@ -166,3 +168,30 @@ def test_at_the_connection_limit_the_connection_idle_longest_makes_room(
         close_all(idle)
     # 150+ evictions in a second are one log line (repeats within the window are counted, not written)
     assert daemon.logs().count('"http.connection_evicted"') == 1
+
+
+def test_the_daemon_raises_its_descriptor_limit_and_keeps_a_reserve(
+    sandbox: RunningSandbox, daemons: list[DaemonProcess], tmp_path: Path
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by the daemon
+    try:
+        daemon = start(daemons, sandbox, tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    limits = Path(f"/proc/{daemon.process.pid}/limits").read_text()
+    line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)], line
+    shown = next(json.loads(row) for row in daemon.logs().splitlines() if '"daemon.limits"' in row)
+    assert shown["open_files"] == hard
+    assert shown["max_connections"] == connection_budget(ServerOptions(), descriptor_limit=hard).max_connections
+
+
+@pytest.mark.parametrize("limit", [1024, 4096, 20_000, 1 << 20])
+def test_the_connection_budget_leaves_the_reserve_and_one_accept_burst(limit: int) -> None:
+    budget = connection_budget(ServerOptions(), descriptor_limit=limit)
+    assert budget.max_connections + budget.backlog + ServerOptions().fd_reserve <= limit
+    assert budget.max_connections == min(ServerOptions().max_connections,
+                                         limit - ServerOptions().fd_reserve - budget.backlog)

@@ -4,6 +4,7 @@ set, is required on every address (``Authorization: Bearer <token>``, compared i
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -103,3 +104,23 @@ def test_with_a_token_status_needs_the_bearer_token(start, host: str) -> None:  
     assert accepted.status_code == 200
     assert [r["resource"] for r in accepted.json()["resources"]] == ["Campaign/rollout"]
     assert STATUS_TOKEN not in daemon.logs()
+
+
+def container_command() -> list[str]:
+    """The Containerfile's CMD (a JSON array, continued over lines)."""
+    text = (Path(__file__).resolve().parents[2] / "examples" / "deploy" / "Containerfile").read_text()
+    start = text.index("\nCMD [") + len("\nCMD ")
+    return json.loads(text[start:].replace("\\\n", " ").split("\n", 1)[0])
+
+
+def test_the_container_listens_on_all_interfaces_only_with_both_tokens(tmp_path: Path) -> None:
+    command = container_command()
+    assert command[0] == "watch" and command[command.index("--listen") + 1].startswith("0.0.0.0:")
+    assert command[command.index("--status-token-env") + 1] == "RECONCILER_STATUS_TOKEN"
+    command[command.index("--state") + 1] = f"sqlite:///{tmp_path}/state.db"
+    command[command.index("--listen") + 1] = f"0.0.0.0:{free_port_on('0.0.0.0')}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    for given, missing in (({}, "RECONCILER_WEBHOOK_TOKEN"), ({"RECONCILER_WEBHOOK_TOKEN": "w"}, "RECONCILER_STATUS_TOKEN")):
+        result = subprocess.run([sys.executable, "-m", "reconciler", *command], cwd=tmp_path, capture_output=True,
+                                text=True, env={**environ, **given}, timeout=60)
+        assert result.returncode == 1 and f"{missing} is not set" in result.stderr, result.stderr

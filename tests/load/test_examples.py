@@ -9,7 +9,8 @@ import pytest
 
 from reconciler.load import load_desired_state
 from reconciler.model import (
-    BackendType, CallbackKind, IotCampaignSpec, Kind, SimCampaignSpec, SmsCampaignSpec, SmsRunState,
+    BackendType, CallbackKind, IotCampaignSpec, Kind, RecurringWindow, SimCampaignSpec, SmsCampaignSpec,
+    SmsRunState,
 )
 from reconciler.secrets import SecretRef, resolve_secret
 
@@ -88,6 +89,13 @@ def test_schedule_times_are_aware_datetimes(quickstart) -> None:
     assert nights.download.begin > datetime(2026, 12, 31, tzinfo=timezone.utc)
     quiet = quickstart.schedules["outage-hours"].quiet_hours
     assert quiet is not None and (quiet.start, quiet.end, quiet.timezone) == ("21:00", "08:00", "Europe/Berlin")
+
+
+def test_quickstart_declares_recurring_windows(quickstart) -> None:
+    """The campaign-wide schedule uses recurring windows: daily, and weekly across midnight, Berlin time."""
+    nights = quickstart.schedules["fw-2-4-nights"]
+    assert nights.download == RecurringWindow("01:00", "05:00", "Europe/Berlin")
+    assert nights.activation == RecurringWindow("23:00", "02:00", "Europe/Berlin", (5, 6))
 
 
 def test_sms_campaigns_know_their_recipients(quickstart) -> None:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from reconciler.load import load_desired_state
 from reconciler.load import loader as loader_module
@@ -197,7 +198,7 @@ def test_an_unreadable_file_named_in_yaml_is_an_error_at_the_field(tmp_path: Pat
     """A CA file (or secret file) that exists but cannot be read is reported when loading, at the field
     naming it, not at connect time halfway through an apply."""
     decl = make_repo(tmp_path)
-    (decl / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (decl / "ca.pem").write_bytes(trustme.CA().cert_pem.bytes())
     (decl / "backends.yaml").write_text(BACKENDS + "  tls: {caFile: ca.pem}\n")
     monkeypatch.chdir(tmp_path)
     assert problems(load_desired_state([Path("decl")], root=tmp_path)) == []
@@ -210,7 +211,7 @@ def test_an_unreadable_file_named_in_yaml_is_an_error_at_the_field(tmp_path: Pat
 def test_an_unreadable_file_named_in_yaml_is_an_error_in_a_real_process(unprivileged: list[str],
                                                                         tmp_path: Path) -> None:
     decl = make_repo(tmp_path)
-    (decl / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (decl / "ca.pem").write_bytes(trustme.CA().cert_pem.bytes())
     (decl / "backends.yaml").write_text(BACKENDS + "  tls: {caFile: ca.pem}\n")
     (decl / "ca.pem").chmod(0)
     try:

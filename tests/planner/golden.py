@@ -1,11 +1,14 @@
 """Runs one planner golden case: a data file with desired YAML, observed state and the expected plan.
 
-Case file keys: ``description``; ``now``; ``options`` (prune: off|stop|delete, allowReplace);
+Case file keys: ``description``; ``now``; ``options`` (prune: off|stop|delete, allowReplace, adopt);
 ``store`` (available, inventory, applied, attempts); ``files`` (repo files to create); ``desired``
 (YAML documents as users write them; a standard set of Backends is prepended); ``observed`` (per backend:
 readable, error, iot_packages, iot_campaigns, sim_campaigns); ``expect`` (``actions``: the exact action
 ids in order, or ``include`` / ``exclude`` lists of ids; ``noops``, ``errors``, ``warnings``, ``notes``:
-message fragments; ``unreadable``: backend names). ``$upload:NAME`` in observed package names stands for
+message fragments; ``unreadable``: backend names; ``depends``: action id -> ids it must wait for;
+``params``: action id -> parameters it must have, each compared whole; ``destructive``: the exact ids of
+the destructive actions, in order; ``stranded``: campaign -> the fields of its ``Plan.stranded`` entry it
+must have, e.g. ``{count: 2, by_window: {download: 2}}``, and ``{}`` for none at all). ``$upload:NAME`` in observed package names stands for
 the backend name of the declared package NAME (it carries the content hash).
 """
 
@@ -124,10 +127,18 @@ def _sim_campaign(raw: Mapping[str, Any]) -> ObservedSimCampaign:
 
 
 def store_from(case: Mapping[str, Any]) -> StoreView:
+    """The store of a case. Without ``store.inventory`` every observed IoT campaign counts as created by this
+    tool (what the cases written before adoption assume); ``inventory: []`` says none is."""
     raw = case.get("store") or {}
+    if "inventory" in raw:
+        inventory = frozenset(InventoryEntry(**e) for e in raw["inventory"])
+    else:
+        inventory = frozenset(InventoryEntry(backend, "campaign", c["name"], str(c["id"]))
+                              for backend, observed in (case.get("observed") or {}).items()
+                              for c in (observed or {}).get("iot_campaigns", []))
     return StoreView(
         available=raw.get("available", True),
-        inventory=frozenset(InventoryEntry(**e) for e in raw.get("inventory", [])),
+        inventory=inventory,
         applied={(b, s, k): v for b, s, k, v in raw.get("applied", [])},
         attempts={(b, k): n for b, k, n in raw.get("attempts", [])},
     )
@@ -143,7 +154,8 @@ def plan_case(case: Mapping[str, Any], repo: Path) -> Plan:
         store=store_from(case),
         now=datetime.fromisoformat(str(case.get("now", "2026-12-01T00:00:00+00:00")).replace("Z", "+00:00")),
         options=PlanOptions(prune=PruneMode(options.get("prune", "off")),
-                            allow_replace=bool(options.get("allowReplace", False))),
+                            allow_replace=bool(options.get("allowReplace", False)),
+                            adopt=bool(options.get("adopt", False))),
         sms={name: SmsOutlook(**{**raw, "open_tasks": tuple(raw.get("open_tasks", ()))})
              for name, raw in (case.get("sms") or {}).items()},
     ))
@@ -175,3 +187,15 @@ def check_expectations(result: Plan, expect: Mapping[str, Any]) -> None:
         action = next(a for a in result.actions if a.id == action_id)
         for dep in deps:
             assert dep in action.depends_on, f"{action_id} does not wait for {dep}"
+    for action_id, params in (expect.get("params") or {}).items():
+        action = next(a for a in result.actions if a.id == action_id)
+        for name, value in params.items():
+            assert action.params.get(name) == value, f"{action_id} {name}: {action.params.get(name)!r}"
+    if "destructive" in expect:
+        assert [a.id for a in result.actions if a.destructive] == list(expect["destructive"])
+    if "stranded" in expect:
+        found = {s.campaign: s.as_json() for s in result.stranded}
+        assert sorted(found) == sorted(expect["stranded"] or {}), found
+        for campaign, fields in (expect["stranded"] or {}).items():
+            for name, value in fields.items():
+                assert found[campaign][name] == value, f"stranded {campaign} {name}: {found[campaign][name]!r}"

@@ -1,5 +1,6 @@
-"""Planner properties: a plan applied to a (simulated) backend leaves nothing to do on the next plan, and
-the order in which the backend lists things does not change the plan."""
+"""Planner properties: a plan applied to a (simulated) backend leaves nothing to do on the next plan, the
+order in which the backend lists things does not change the plan, and a rollout's membership only grows
+unless git removes gateways (Hypothesis)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.actions import Action, Produced, Verb
 from reconciler.backends.registry import adapter_for
-from reconciler.observed import BackendObservation, ObservedGateway, ObservedIotCampaign, ObservedIotPackage
-from reconciler.planner import Plan, PlanInput, PlanOptions, memory, plan
+from reconciler.cli.render import summary_counts
+from reconciler.model import (
+    BackendSpec,
+    BackendType,
+    DesiredState,
+    GatewayAssignmentSpec,
+    IotCampaignSpec,
+    IotRunState,
+    Rollout,
+)
+from reconciler.observed import (
+    BackendObservation,
+    ObservedGateway,
+    ObservedIotCampaign,
+    ObservedIotPackage,
+    ObservedState,
+)
+from reconciler.planner import Plan, PlanInput, PlanOptions, PruneMode, memory, plan
 from reconciler.state.store import InventoryEntry, StoreView
 from tests.planner.golden import desired_from, observed_from, plan_case
 
@@ -182,3 +201,65 @@ def test_the_order_backends_list_things_in_does_not_change_the_plan(tmp_path: Pa
         plans.append([(a.id, a.params.get("gateway_ids")) for a in plan_case({**case, "observed": shuffled}, repo).actions])
     assert all(p == plans[0] for p in plans)
     assert plans[0]
+
+
+# --- rollouts only grow, unless git says otherwise ------------------------------------------------------
+
+POOL = tuple(f"gw-{i:05d}" for i in range(1, 41))
+GATEWAY_STATES = ("INSTANTIATED", "DOWNLOADING", "ACTIVATION_COMPLETE", "DOWNLOAD_FAILED", "ACTIVATION_FAILED")
+SHARES = st.lists(st.sampled_from((0.05, 0.1, 0.2, 0.25, 0.5, 0.6, 0.75)), max_size=3, unique=True)
+ROLLOUTS = st.none() | st.builds(lambda shares, success, failure: Rollout(tuple(sorted(shares)) + (1.0,), success,
+                                                                          failure),
+                                 SHARES, st.sampled_from((0.0, 0.5, 0.95, 1.0)), st.sampled_from((0.0, 0.05, 0.5, 1.0)))
+
+
+@st.composite
+def memberships(draw: st.DrawFn, *, superset: bool) -> PlanInput:
+    """One IoT campaign in the backend with any gateways in any state, and a declared list that holds all
+    of them (``superset``) or any gateways at all; any rollout, run state, status and options."""
+    members = draw(st.lists(st.sampled_from(POOL), unique=True, max_size=30))
+    gateways = tuple(ObservedGateway(g, draw(st.sampled_from(GATEWAY_STATES)), draw(st.booleans()))
+                     for g in members)
+    others = draw(st.lists(st.sampled_from(POOL), unique=True, max_size=40))
+    listed = sorted(set(members) | set(others)) if superset else others
+    cut = draw(st.integers(0, len(listed)))
+    assignments = {name: GatewayAssignmentSpec(name, "roll", tuple(part))
+                   for name, part in (("roll-a", listed[:cut]), ("roll-b", listed[cut:])) if part}
+    spec = IotCampaignSpec("roll", "iot", "Rollout", state=draw(st.sampled_from(tuple(IotRunState))),
+                           rollout=draw(ROLLOUTS))
+    desired = DesiredState({"iot": BackendSpec("iot", BackendType.IOT_CAMPAIGNS, "http://127.0.0.1:8702")},
+                           {}, {"roll": spec}, assignments)
+    status = draw(st.sampled_from(("CREATED", "APPROVAL_NEEDED", "APPROVED", "STARTED", "STOPPED")))
+    campaign = ObservedIotCampaign("c1", "roll", status, draw(st.sampled_from(("Rollout", "Changed"))),
+                                   gateways=gateways)
+    store = StoreView(inventory=frozenset({InventoryEntry("iot", "campaign", "roll", "c1")}))
+    return PlanInput(desired, ObservedState({"iot": BackendObservation("iot", iot_campaigns=(campaign,))}),
+                     {"iot": adapter_for(BackendType.IOT_CAMPAIGNS).traits}, store, datetime(2026, 12, 1, tzinfo=UTC),
+                     PlanOptions(prune=draw(st.sampled_from(tuple(PruneMode))), allow_replace=draw(st.booleans())))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(inp=memberships(superset=True))
+def test_a_declared_list_holding_every_gateway_in_the_campaign_removes_none(inp: PlanInput) -> None:
+    """Whatever the campaign holds and in whatever state, a declared list that is a superset of it (more
+    gateways, other wave percentages, any wave reached) never plans a remove-gateways."""
+    assert [a.id for a in plan(inp).actions if a.verb is Verb.REMOVE_GATEWAYS] == []
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(inp=memberships(superset=False))
+def test_only_gateways_removed_from_git_are_removed_and_destructively_when_started(inp: PlanInput) -> None:
+    """remove-gateways names exactly the open gateways git no longer lists (never a declared one a rollout
+    has not reached), is destructive exactly when the campaign is STARTED, and is a removal in the summary."""
+    campaign = inp.observed.backends["iot"].iot_campaigns[0]
+    listed = {g for a in inp.desired.assignments.values() for g in a.gateways}
+    decided = plan(inp)
+    removals = [a for a in decided.actions if a.verb is Verb.REMOVE_GATEWAYS]
+    expected = sorted(g.gateway_id for g in campaign.gateways if g.gateway_id not in listed and not g.closed)
+    if any(d.severity.value == "error" for d in decided.diagnostics) or any(
+            a.verb is Verb.CREATE_CAMPAIGN for a in decided.actions):  # refused edit, or replaced: not this rule
+        return
+    assert [list(a.params["gateway_ids"]) for a in removals] == ([expected] if expected else [])
+    for action in removals:
+        assert action.destructive is (campaign.status == "STARTED")
+        assert summary_counts(Plan(actions=(action,)))["remove"] == 1

@@ -1,8 +1,9 @@
 """Property-based tests of the planner (Hypothesis), on desired and observed states built directly as
 model objects (``planner_states.py``): ``plan()`` never raises, is deterministic (the same input twice,
 or the observed lists shuffled, gives the same plan), never plans a destructive action against a backend
-that could not be read, plans destructive actions only when asked (``--prune``, ``--allow-replace``)
-and prunes only what the inventory says this tool created, and every dependency it plans exists.
+that could not be read, plans destructive actions only when asked (``--prune``, ``--allow-replace``) or
+when git removed gateways from a STARTED campaign, prunes only what the inventory says this tool created,
+and every dependency it plans exists.
 
 Default: 200 examples per property; the slow run: 5,000. The number run is printed as a figure.
 """
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.actions import Produced, Verb
+from reconciler.actions import Action, Produced, Verb
 from reconciler.model import BackendSpec, BackendType, DesiredState, IotCampaignSpec, PackageSpec
 from reconciler.observed import BackendObservation, ObservedIotCampaign, ObservedIotPackage, ObservedState
 from reconciler.planner import Plan, PlanInput, PlanOptions, PruneMode, plan
@@ -100,11 +101,15 @@ def test_nothing_destructive_is_planned_against_an_unreadable_backend(examples: 
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("examples", EXAMPLES)
 def test_destructive_actions_need_prune_or_replace_and_touch_only_owned_objects(examples: int) -> None:
-    """``destructive`` appears only with --prune or --allow-replace; prune acts only on inventory objects."""
+    """``destructive`` appears only with --prune or --allow-replace, or on removing gateways git no longer
+    lists from a STARTED campaign; prune acts only on inventory objects."""
     def check(inp: PlanInput, rng: random.Random) -> None:
         owned = {(e.backend, e.remote_id) for e in inp.store.inventory}
         for action in plan(inp).actions:
             if not action.destructive:
+                continue
+            if action.verb is Verb.REMOVE_GATEWAYS:
+                assert _removed_from_git_of_a_started_campaign(inp, action), action.id
                 continue
             assert inp.options.prune is not PruneMode.OFF or inp.options.allow_replace, action.id
             if "/prune/" in action.id and action.verb is not Verb.STOP_SMS_TASK:
@@ -112,6 +117,13 @@ def test_destructive_actions_need_prune_or_replace_and_touch_only_owned_objects(
                 assert (action.backend, target) in owned, action.id
 
     assert run_property(examples, "destructive", check) == examples
+
+
+def _removed_from_git_of_a_started_campaign(inp: PlanInput, action: Action) -> bool:
+    campaign = next(c for c in inp.observed.backends[action.backend].iot_campaigns
+                    if c.id == action.params["campaign_id"])
+    listed = {g for a in inp.desired.assignments_of(campaign.name) for g in a.gateways}
+    return campaign.status == "STARTED" and not listed & set(action.params["gateway_ids"])
 
 
 @pytest.mark.timeout(1800)

@@ -105,8 +105,12 @@ def test_a_settlement_never_moves_a_row_back(ledger: SendLedger) -> None:
     ledger.settle([(row.key, SendState.ACCEPTED, "task-7", "")])
     [after] = ledger.rows("gw", "c")
     assert (after.state, after.remote_id, after.reason) == (SendState.DELIVERED, "task-7", "DELIVERED")
-    ledger.settle([(row.key, SendState.FAILED, "", "expired")])  # one final state may still replace another
-    assert ledger.rows("gw", "c")[0].state is SendState.FAILED
+    ledger.settle([(row.key, SendState.FAILED, "", "expired")])  # a later FAILED never undoes a delivery
+    assert ledger.rows("gw", "c")[0].state is SendState.DELIVERED
+    [other] = dispatch(ledger, "c", [NewSend("+492", "h")])
+    ledger.settle([(other.key, SendState.FAILED, "", "expired")])
+    ledger.settle([(other.key, SendState.DELIVERED, "", "late report")])  # a delivery report still wins
+    assert ledger.rows("gw", "c")[1].state is SendState.DELIVERED
 
 
 def test_pages_walk_rows_in_write_order_up_to_a_sequence_number(ledger: SendLedger) -> None:

@@ -1,0 +1,47 @@
+"""Adoption: a campaign of a declared name that this store did not create is never taken over silently;
+``--adopt`` records it in the inventory and manages it from then on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from tests.engine import sandbox_repo as repo
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[RunningSandbox]:
+    with running_sandbox(SandboxOptions(port_base=0, gateway_count=20, seed=1)) as running:
+        yield running
+
+
+def test_a_campaign_created_elsewhere_is_left_alone_until_adopted(sandbox: RunningSandbox, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    repo.reset(sandbox)
+    for key, value in repo.SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    decl = repo.make_repo(tmp_path / "ops", sandbox)
+    repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001"], state="stopped"))
+    assert main([str(decl), "--state", "sqlite:///elsewhere.db"]) == 0  # another store created it
+    repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))
+    before = repo.write_requests(sandbox)
+    capsys.readouterr()
+    assert main([str(decl), "--state", "sqlite:///here.db"]) == 0
+    out = capsys.readouterr()
+    assert "this tool did not create it" in out.out + out.err and "--adopt" in out.out + out.err
+    assert repo.write_requests(sandbox) == before  # left alone: nothing written to it
+    assert main([str(decl), "--state", "sqlite:///here.db", "--adopt"]) == 0
+    capsys.readouterr()
+    assert main(["--dry-run", "--output", "json", "--detailed-exitcode", str(decl), "--state",
+                 "sqlite:///here.db"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["actions"] == [] and not any("adopt" in n["reason"] for n in plan["noops"])
+    campaign = next(c for c in repo.sandbox_state(sandbox, "iot-campaigns")["campaigns"] if c["name"] == "rollout-a")
+    assert campaign["status"] == "STARTED"
