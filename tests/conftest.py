@@ -11,6 +11,7 @@ import pytest
 import structlog
 
 if TYPE_CHECKING:
+    from tests.daemon.daemon_process import DaemonProcess
     from tests.postgres_server import PostgresCluster
 
 
@@ -45,3 +46,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state.db'}"
     cluster = request.getfixturevalue("postgres")
     return str(cluster.new_database())
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    """Real ``reconcile watch`` processes a test starts (append them): killed at its end, whatever happened."""
+    from tests.daemon.daemon_process import DaemonProcess  # noqa: F401  (the type of what is collected)
+
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.stop()

@@ -40,7 +40,7 @@ from reconciler.model import DesiredState, Kind, ResourceKey
 from reconciler.secrets import Redactor
 from reconciler.engine.store_access import request_bound
 from reconciler.errors import StateStoreError
-from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHeldError, WriterLease, read_holder
+from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHeldError, WriterLease
 from reconciler.state.ledger import SendLedger
 from reconciler.state.store import Store, open_store
 

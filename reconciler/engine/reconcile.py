@@ -42,7 +42,7 @@ from reconciler.state.database import this_host
 from reconciler.state.history import DEFAULT_RETENTION_DAYS
 from reconciler.state.lease import LeaseLostError, read_holder
 from reconciler.state.ledger import ReadOnlyLedger, SendLedger
-from reconciler.state.store import StateStore, Store, StoreView, open_store
+from reconciler.state.store import Store, StoreView, open_store
 
 
 @dataclass(frozen=True)

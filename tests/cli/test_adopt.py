@@ -4,30 +4,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.run import RunningSandbox
 from tests.engine import sandbox_repo as repo
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[RunningSandbox]:
-    with running_sandbox(SandboxOptions(port_base=0, gateway_count=20, seed=1)) as running:
-        yield running
-
-
-def test_a_campaign_created_elsewhere_is_left_alone_until_adopted(sandbox: RunningSandbox, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch,
+def test_a_campaign_created_elsewhere_is_left_alone_until_adopted(sandbox: RunningSandbox, decl: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    repo.reset(sandbox)
-    for key, value in repo.SECRETS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    decl = repo.make_repo(tmp_path / "ops", sandbox)
     repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001"], state="stopped"))
     assert main([str(decl), "--state", "sqlite:///elsewhere.db"]) == 0  # another store created it
     repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))

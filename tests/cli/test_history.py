@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,30 +12,18 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.engine.store_access import open_writer
-from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from tests.engine import sandbox_repo as repo
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[RunningSandbox]:
-    with running_sandbox(SandboxOptions(port_base=0, gateway_count=20, seed=1)) as running:
-        yield running
-
-
 @pytest.fixture
-def decl(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    repo.reset(sandbox)
-    for key, value in repo.SECRETS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    made = repo.make_repo(tmp_path / "ops", sandbox)
-    repo.write(made, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))
-    repo.write(made, "b.yaml", repo.campaign_yaml("rollout-b", gateways=["gw-00003"]))
-    root = made.parent
-    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+def decl(decl: Path) -> Path:
+    """Two campaigns, committed: the history names the revision applied."""
+    repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))
+    repo.write(decl, "b.yaml", repo.campaign_yaml("rollout-b", gateways=["gw-00003"]))
+    git = ["git", "-C", str(decl.parent), "-c", "user.name=t", "-c", "user.email=t@localhost"]
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "first"], check=True)
-    return made
+    return decl
 
 
 def history(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -5,7 +5,6 @@ never "No changes"; text from outside cannot forge a ``FILE:LINE:COL:`` line in 
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta

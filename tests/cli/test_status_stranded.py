@@ -5,32 +5,16 @@ gateways in WAITING_FOR_DOWNLOAD; the plan warns with the count instead of sayin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.run import RunningSandbox
 from tests.engine import sandbox_repo as repo
 
 GWS = ["gw-00001", "gw-00002", "gw-00003"]
 PAST = ("2026-01-02T01:00:00Z", "2026-01-02T05:00:00Z")
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[RunningSandbox]:
-    with running_sandbox(SandboxOptions(port_base=0, gateway_count=20, seed=1)) as running:
-        yield running
-
-
-@pytest.fixture
-def decl(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    repo.reset(sandbox)
-    for key, value in repo.SECRETS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    return repo.make_repo(tmp_path / "ops", sandbox)
 
 
 def reconcile(*args: str) -> int:

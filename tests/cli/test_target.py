@@ -4,32 +4,20 @@ is never taken for "everything else was removed" by --prune."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.run import RunningSandbox
 from tests.engine import sandbox_repo as repo
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[RunningSandbox]:
-    with running_sandbox(SandboxOptions(port_base=0, gateway_count=20, seed=1)) as running:
-        yield running
-
-
 @pytest.fixture
-def decl(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    repo.reset(sandbox)
-    for key, value in repo.SECRETS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    made = repo.make_repo(tmp_path / "ops", sandbox)
-    repo.write(made, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))
-    repo.write(made, "b.yaml", repo.campaign_yaml("rollout-b", gateways=["gw-00003"]))
-    return made
+def decl(decl: Path) -> Path:
+    repo.write(decl, "a.yaml", repo.campaign_yaml("rollout-a", gateways=["gw-00001", "gw-00002"]))
+    repo.write(decl, "b.yaml", repo.campaign_yaml("rollout-b", gateways=["gw-00003"]))
+    return decl
 
 
 def plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:

@@ -28,14 +28,6 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
-
-
 def messages(sandbox: RunningSandbox) -> list[dict]:
     return httpx.get(f"{sandbox.url('sms-gateway')}/_sandbox/state", verify=False, timeout=10).json()["messages"]
 

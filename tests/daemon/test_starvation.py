@@ -36,14 +36,6 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
-
-
 def start(daemons: list[DaemonProcess], sandbox: RunningSandbox, cwd: Path, *args: str) -> DaemonProcess:
     repo.reset(sandbox)
     decl = repo.make_repo(cwd / "ops", sandbox)

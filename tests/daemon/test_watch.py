@@ -34,14 +34,6 @@ def decl(sandbox: RunningSandbox, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
-
-
 def start(daemons: list[DaemonProcess], cwd: Path, *args: str) -> DaemonProcess:
     daemon = DaemonProcess(cwd, *args, "--state", f"sqlite:///{cwd}/state.db", "--webhook-token-env", "HOOK_TOKEN",
                            env={**repo.SECRETS, **crash.environment()})

@@ -30,14 +30,6 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
-
-
 def on_gateway(sandbox: RunningSandbox) -> dict[str, int]:
     return dict(crash.delivered_numbers(sandbox, "sms-gateway", "number"))
 
