@@ -39,13 +39,24 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty state store URL, once per store kind: the store contract holds on both."""
-    if request.param == "sqlite":
+def _new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     cluster = request.getfixturevalue("postgres")
     return str(cluster.new_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty state store URL, once per store kind: the store contract holds on both."""
+    return _new_store(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def long_run_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """As ``store_url`` for the long crash and fault runs: SQLite in the default suite, PostgreSQL with the
+    slow ones (``make test-slow``), so the default suite stays under ten minutes on two cores."""
+    return _new_store(request.param, request, tmp_path)
 
 
 @pytest.fixture

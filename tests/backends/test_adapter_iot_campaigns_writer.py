@@ -229,7 +229,7 @@ async def test_close_gateway(writer: IotCampaignsWriter, server: SandboxServer) 
 IOT_VERBS = {Verb.UPLOAD_PACKAGE, Verb.DELETE_PACKAGE, Verb.CREATE_CAMPAIGN, Verb.UPDATE_CAMPAIGN,
              Verb.DELETE_CAMPAIGN, Verb.APPROVE_CAMPAIGN, Verb.START_CAMPAIGN, Verb.STOP_CAMPAIGN,
              Verb.ADD_GATEWAYS, Verb.REMOVE_GATEWAYS, Verb.SET_GATEWAY_PACKAGES, Verb.SCHEDULE_GATEWAY,
-             Verb.SET_CALLBACK, Verb.SET_DISTRIBUTION_LIST, Verb.CLOSE_GATEWAY}
+             Verb.SET_CALLBACK, Verb.SET_DISTRIBUTION_LIST, Verb.CLOSE_GATEWAY, Verb.ADOPT_CAMPAIGN}
 
 
 @pytest.mark.parametrize("verb", sorted(set(Verb) - IOT_VERBS))

@@ -33,17 +33,17 @@ def ledger_counts(state: str, backend: str) -> dict[str, int]:
     pytest.param(5000, 20, 150, id="5000-recipients-20-kills", marks=pytest.mark.slow),
 ])
 def test_gateway_sends_every_recipient_exactly_once_across_kills(
-    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, store_url: str
+    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, long_run_store_url: str
 ) -> None:
     crash.set_latency(sandbox, "sms-gateway", 150)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=recipients, per_second=per_second)
-    run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0, state=store_url)
+    run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0, state=long_run_store_url)
     on_gateway = crash.delivered_numbers(sandbox, "sms-gateway", "number")
     record("sms_crash.sms_gateway.kills_survived", run.kills, finished_early=run.finished_early, delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert len(on_gateway) == recipients
     assert max(on_gateway.values()) == 1
-    assert ledger_counts(store_url, "gw").get("dispatching", 0) == 0
+    assert ledger_counts(long_run_store_url, "gw").get("dispatching", 0) == 0
 
 
 @pytest.mark.parametrize(("recipients", "kills", "per_second"), [
@@ -51,13 +51,13 @@ def test_gateway_sends_every_recipient_exactly_once_across_kills(
     pytest.param(5000, 20, 100, id="5000-recipients-20-kills", marks=pytest.mark.slow),
 ])
 def test_ogangi_never_duplicates_and_unknowns_stay_within_the_kills(
-    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, store_url: str
+    sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, long_run_store_url: str
 ) -> None:
     crash.set_latency(sandbox, "ogangi", 5)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="og", recipients=recipients, per_second=per_second)
-    run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5, state=store_url)
+    run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5, state=long_run_store_url)
     on_ogangi = crash.delivered_numbers(sandbox, "ogangi", "to")
-    counts = ledger_counts(store_url, "og")
+    counts = ledger_counts(long_run_store_url, "og")
     record("sms_crash.ogangi.kills_survived", run.kills, unknown=counts.get("unknown", 0), delays=run.delays)
     assert run.kills == kills, "the send ended before every kill landed: slow it down"
     assert max(on_ogangi.values()) == 1

@@ -129,19 +129,19 @@ def test_a_fresh_store_refuses_to_resend_what_ogangi_cannot_be_asked_about(sandb
 
 
 def test_a_writer_paused_past_its_lease_sends_and_records_nothing_when_it_wakes(
-    sandbox: RunningSandbox, tmp_path: Path, store_url: str, daemons: list[DaemonProcess]
+    sandbox: RunningSandbox, tmp_path: Path, long_run_store_url: str, daemons: list[DaemonProcess]
 ) -> None:
     """SIGSTOP the sending daemon until its lease expires; another writer takes over and finishes; SIGCONT:
     the first one stops with a clear message, and nobody got two messages."""
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=300, per_second=40,
                           timeout_seconds=1)
-    paused = DaemonProcess(repo, str(repo), "--state", store_url, "--resync", "300", "--lease-ttl", "8",
+    paused = DaemonProcess(repo, str(repo), "--state", long_run_store_url, "--resync", "300", "--lease-ttl", "8",
                            env=crash.environment())
     daemons.append(paused)
     eventually(lambda: len(on_gateway(sandbox)) > 20, timeout=30)
     os.kill(paused.process.pid, signal.SIGSTOP)
     try:
-        code, output = finish(apply(repo, store_url, "--lock-timeout", "60"), timeout=120)
+        code, output = finish(apply(repo, long_run_store_url, "--lock-timeout", "60"), timeout=120)
         assert code == 0, output
         exactly_once(sandbox, 300)
     finally:
@@ -152,12 +152,20 @@ def test_a_writer_paused_past_its_lease_sends_and_records_nothing_when_it_wakes(
     assert "daemon.lease_lost" in paused.logs()
 
 
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.slow), "postgresql"])
+def ha_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """High availability is what the shared store is for: PostgreSQL in the default suite, SQLite when slow."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("postgres").new_database())
+
+
 def test_a_standby_daemon_takes_over_from_a_killed_one_and_finishes_exactly_once(
-    sandbox: RunningSandbox, tmp_path: Path, store_url: str, daemons: list[DaemonProcess]
+    sandbox: RunningSandbox, tmp_path: Path, ha_store_url: str, daemons: list[DaemonProcess]
 ) -> None:
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=300, per_second=60,
                           timeout_seconds=1)
-    args = (str(repo), "--state", store_url, "--resync", "300", "--standby", "--lease-ttl", "8")
+    args = (str(repo), "--state", ha_store_url, "--resync", "300", "--standby", "--lease-ttl", "8")
     active = DaemonProcess(repo, *args, env=crash.environment())
     daemons.append(active)
     eventually(lambda: on_gateway(sandbox), timeout=30)
@@ -168,7 +176,7 @@ def test_a_standby_daemon_takes_over_from_a_killed_one_and_finishes_exactly_once
     active.process.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     eventually(lambda: standby.status()["role"] == "active", timeout=30)
-    record("ha.takeover_seconds", round(time.monotonic() - killed, 3), store=store_url.split(":")[0])
+    record("ha.takeover_seconds", round(time.monotonic() - killed, 3), store=ha_store_url.split(":")[0])
     eventually(lambda: len(on_gateway(sandbox)) == 300, timeout=60)
     time.sleep(0.5)
     exactly_once(sandbox, 300)

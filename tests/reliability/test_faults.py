@@ -111,7 +111,7 @@ SLOW = fl.FleetShape(campaigns=10, gateways_per_campaign=30, yateota=True, sms_g
     pytest.param(SLOW, (2, 3, 4, 5, 6), id="fleet-5-seeds", marks=pytest.mark.slow),
 ])
 def test_fleet_converges_under_faults_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetShape, seeds: tuple[int, ...], store_url: str
+    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetShape, seeds: tuple[int, ...], long_run_store_url: str
 ) -> None:
     """Under 503/429, timeouts, drops and garbled replies the fleet converges, reports every failure with
     its resource, and creates or sends nothing twice (every seed runs; the problems of all are shown)."""
@@ -119,7 +119,7 @@ def test_fleet_converges_under_faults_without_duplicates(
     for seed in seeds:
         fl.reset(sandbox)
         # one store per seed: the first seed gets the fixture's (SQLite or PostgreSQL), later ones SQLite files
-        fleet = fl.write_fleet(tmp_path / f"ops-{seed}", sandbox, shape, store=store_url if seed == seeds[0] else None)
+        fleet = fl.write_fleet(tmp_path / f"ops-{seed}", sandbox, shape, store=long_run_store_url if seed == seeds[0] else None)
         log = converge_under_faults(fleet, sandbox, seed=seed)
         check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")
         found = fl.duplicates(sandbox)

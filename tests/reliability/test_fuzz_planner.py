@@ -160,7 +160,8 @@ def test_a_duplicate_package_upload_does_not_make_an_in_sync_campaign_look_chang
     observed = ObservedState({"iot": BackendObservation(
         "iot", iot_packages=tuple(ObservedIotPackage(pid, package.upload_name) for pid in listing),
         iot_campaigns=(ObservedIotCampaign("camp-1", "c1", "STARTED", packages=(in_use,)),))})
-    decided = plan(PlanInput(desired, observed, {"iot": TRAITS[BackendType.IOT_CAMPAIGNS]}, StoreView(), NOW,
+    ours = StoreView(inventory=frozenset({InventoryEntry("iot", "campaign", "c1", "camp-1")}))  # created by us
+    decided = plan(PlanInput(desired, observed, {"iot": TRAITS[BackendType.IOT_CAMPAIGNS]}, ours, NOW,
                              PlanOptions(allow_replace=allow_replace)))
     assert ([a.id for a in decided.actions], [d.message for d in decided.diagnostics]) == ([], [])
 

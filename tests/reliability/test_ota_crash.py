@@ -130,11 +130,11 @@ def misplaced_gateways(fleet: fl.Fleet, sandbox: RunningSandbox) -> list[str]:
     pytest.param(20, 5, True, id="20-kills-rescheduling", marks=pytest.mark.slow),
 ])
 def test_ota_fleet_survives_sigkill_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int, reschedule: bool, store_url: str
+    sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int, reschedule: bool, long_run_store_url: str
 ) -> None:
     """Killed at random moments mid-apply and restarted, the fleet converges with nothing created twice."""
     fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.FleetShape(campaigns=10, gateways_per_campaign=50),
-                           store=store_url)
+                           store=long_run_store_url)
     fl.set_faults(sandbox, "iot-campaigns", latency_ms=LATENCY_MS)
     fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6, reschedule=reschedule)
     final = fl.run_reconcile(fleet)
