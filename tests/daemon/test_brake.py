@@ -22,8 +22,8 @@ LEFT = ("SENT_OK", "DELIVERED")
 
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
-    # 8 ports at 2 messages/s: the gateway queues what the campaign hands over at 20/s
-    options = SandboxOptions(port_base=0, gateway_count=10, seed=3, sms_gateway={"send_rate_per_port": 2.0})
+    # 8 ports at 3 messages/s: the gateway queues what a campaign hands over at 30/s
+    options = SandboxOptions(port_base=0, gateway_count=10, seed=3, sms_gateway={"send_rate_per_port": 3.0})
     with running_sandbox(options) as running:
         yield running
 
@@ -54,7 +54,7 @@ def start(daemons: list[DaemonProcess], repo: Path, tmp_path: Path) -> DaemonPro
 def test_paused_stops_the_gateway_within_seconds_and_resuming_sends_the_rest_once(
     sandbox: RunningSandbox, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=20)
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=240, per_second=30)
     daemon = start(daemons, repo, tmp_path)
     daemon.wait_ready(timeout=60)  # ready after the first plan, not after the send it started
     eventually(lambda: sum(left(sandbox).values()) >= 30, timeout=60)
@@ -66,13 +66,13 @@ def test_paused_stops_the_gateway_within_seconds_and_resuming_sends_the_rest_onc
             last, seen = time.monotonic(), now
         time.sleep(0.05)
     record("brake.paused_to_last_message_s", round(last - committed, 3), left_before_resume=seen)
-    assert seen < 400, "the send ended before the brake was tested"
+    assert seen < 240, "the send ended before the brake was tested"
     assert sum(left(sandbox).values()) == seen  # nothing more left the gateway in the last seconds
     edit(repo, "spec:\n  state: paused\n  backend: gw", "spec:\n  backend: gw")
-    eventually(lambda: len(left(sandbox)) == 400, timeout=120)
+    eventually(lambda: len(left(sandbox)) == 240, timeout=120)
     time.sleep(1.0)
     counts = left(sandbox)
-    assert len(counts) == 400 and max(counts.values()) == 1, max(counts.values())
+    assert len(counts) == 240 and max(counts.values()) == 1, max(counts.values())
 
 
 def test_a_new_text_reaches_everyone_not_yet_handed_over_and_nobody_twice(

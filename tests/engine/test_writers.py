@@ -74,7 +74,7 @@ def test_two_applies_started_together_send_every_recipient_once(sandbox: Running
 
 def test_a_second_writer_is_refused_at_once_naming_the_holder(sandbox: RunningSandbox, tmp_path: Path,
                                                                store_url: str) -> None:
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=600, per_second=100)
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=100)
     first = apply(repo, store_url)
     eventually(lambda: lease_taken(store_url, tmp_path), timeout=30)
     code, output = finish(apply(repo, store_url), timeout=60)
@@ -82,21 +82,21 @@ def test_a_second_writer_is_refused_at_once_naming_the_holder(sandbox: RunningSa
     assert code == 1 and "locked by another writer" in output and "`reconcile apply`" in output, output
     assert "Traceback" not in output
     assert finish(first)[0] == 0
-    exactly_once(sandbox, 600)
+    exactly_once(sandbox, 400)
 
 
 def test_an_apply_while_the_daemon_sends_is_refused(sandbox: RunningSandbox, tmp_path: Path, store_url: str,
                                                     daemons: list[DaemonProcess]) -> None:
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=600, per_second=100)
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=100)
     daemon = DaemonProcess(repo, str(repo), "--state", store_url, "--resync", "300", env=crash.environment())
     daemons.append(daemon)
     eventually(lambda: lease_taken(store_url, tmp_path), timeout=30)
     code, output = finish(apply(repo, store_url), timeout=60)
-    assert len(on_gateway(sandbox)) < 600, "the daemon finished before the apply started"
+    assert len(on_gateway(sandbox)) < 400, "the daemon finished before the apply started"
     assert code == 1 and "`reconcile watch`" in output, output
-    eventually(lambda: len(on_gateway(sandbox)) == 600, timeout=60)
+    eventually(lambda: len(on_gateway(sandbox)) == 400, timeout=60)
     time.sleep(0.5)
-    exactly_once(sandbox, 600)
+    exactly_once(sandbox, 400)
 
 
 def test_a_fresh_store_asks_the_gateway_and_sends_nothing_again(sandbox: RunningSandbox, tmp_path: Path,
@@ -133,9 +133,9 @@ def test_a_writer_paused_past_its_lease_sends_and_records_nothing_when_it_wakes(
 ) -> None:
     """SIGSTOP the sending daemon until its lease expires; another writer takes over and finishes; SIGCONT:
     the first one stops with a clear message, and nobody got two messages."""
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=300, per_second=40,
-                          timeout_seconds=1)
-    paused = DaemonProcess(repo, str(repo), "--state", long_run_store_url, "--resync", "300", "--lease-ttl", "8",
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=200, per_second=50,
+                          timeout_seconds=0.5)  # the longest request: 2 x 0.5 + 5 s, under the lease's 7 s
+    paused = DaemonProcess(repo, str(repo), "--state", long_run_store_url, "--resync", "300", "--lease-ttl", "7",
                            env=crash.environment())
     daemons.append(paused)
     eventually(lambda: len(on_gateway(sandbox)) > 20, timeout=30)
@@ -143,12 +143,12 @@ def test_a_writer_paused_past_its_lease_sends_and_records_nothing_when_it_wakes(
     try:
         code, output = finish(apply(repo, long_run_store_url, "--lock-timeout", "60"), timeout=120)
         assert code == 0, output
-        exactly_once(sandbox, 300)
+        exactly_once(sandbox, 200)
     finally:
         os.kill(paused.process.pid, signal.SIGCONT)
     assert paused.process.wait(timeout=30) == 1, paused.logs()[-3000:]
     time.sleep(1.0)
-    exactly_once(sandbox, 300)
+    exactly_once(sandbox, 200)
     assert "daemon.lease_lost" in paused.logs()
 
 
