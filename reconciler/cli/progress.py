@@ -1,9 +1,11 @@
 """How an apply advances, on stderr (never mixed into the plan or the report on stdout): on a terminal a
 live display of actions and SMS messages with rate and time left; without one (CI, a pipe) one line every
-``LINE_EVERY`` seconds, so a long send shows it is alive without flooding a log."""
+``LINE_EVERY`` seconds (``RECONCILE_PROGRESS_SECONDS`` sets another), so a long send shows it is alive
+without flooding a log."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -14,6 +16,7 @@ from typing import Any, TextIO
 from reconciler.engine.execute import Outcome, OutcomeStatus
 
 LINE_EVERY = 10.0
+EVERY_ENV = "RECONCILE_PROGRESS_SECONDS"  # another interval for the line without a terminal
 
 
 class ApplyProgress:
@@ -73,6 +76,7 @@ def progress_for(*, enabled: bool, stream: TextIO | None = None, every: float = 
         return
     out = stream or sys.stderr
     progress = ApplyProgress()
+    every = _seconds(os.environ.get(EVERY_ENV), every)
     if out.isatty():
         with _live(progress, out):
             yield progress
@@ -90,6 +94,14 @@ def progress_for(*, enabled: bool, stream: TextIO | None = None, every: float = 
     finally:
         stop.set()
         printer.join(timeout=1)
+
+
+def _seconds(text: str | None, default: float) -> float:
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if 0.1 <= value <= 3600 else default
 
 
 @contextmanager
