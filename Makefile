@@ -21,7 +21,7 @@ demo: $(VENV)/.installed  ## the main job on the embedded sandbox
 	$(PY) -m reconciler demo
 
 test: $(VENV)/.installed  ## the default test suite (fast; long runs are marked slow)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 test-slow: $(VENV)/.installed  ## soak, crash and large-corpus runs
 	$(PY) -m pytest -m slow

@@ -8,10 +8,10 @@ from reconciler.backends.protocol import BackendAdapter
 from reconciler.model import BackendType
 
 ADAPTER_MODULES: dict[BackendType, str] = {
-    BackendType.YATEOTA: "reconciler.backends.yateota",
-    BackendType.IOT_CAMPAIGNS: "reconciler.backends.iot_campaigns",
-    BackendType.OGANGI: "reconciler.backends.ogangi",
-    BackendType.SMS_GATEWAY: "reconciler.backends.sms_gateway",
+    BackendType.YATEOTA: "reconciler.backends.yateota.adapter",
+    BackendType.IOT_CAMPAIGNS: "reconciler.backends.iot_campaigns.adapter",
+    BackendType.OGANGI: "reconciler.backends.ogangi.adapter",
+    BackendType.SMS_GATEWAY: "reconciler.backends.sms_gateway.adapter",
 }
 
 

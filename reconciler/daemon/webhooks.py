@@ -21,7 +21,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconciler.backends.sms_gateway_types import GatewayPushError, parse_push
+from reconciler.backends.sms_gateway.replies import GatewayPushError, parse_push
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.engine.sms_push import apply_gateway_push
 from reconciler.state.ledger import SendLedger

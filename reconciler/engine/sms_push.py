@@ -13,9 +13,9 @@ them equal, so this ordering is applied here.
 from __future__ import annotations
 
 from reconciler.backends.protocol import SmsFate
-from reconciler.backends.sms_gateway_sms import PROGRESS as RESULT_RANK
-from reconciler.backends.sms_gateway_sms import STATUS_FATE
-from reconciler.backends.sms_gateway_types import GatewayPush, PushKind, SmsResult
+from reconciler.backends.sms_gateway.sms import PROGRESS as RESULT_RANK
+from reconciler.backends.sms_gateway.sms import STATUS_FATE
+from reconciler.backends.sms_gateway.replies import GatewayPush, PushKind, SmsResult
 from reconciler.state.ledger import FINAL_STATES, SendLedger, SendState
 
 MAX_KEY = 2**63 - 1  # ledger keys are SQLite integers; a larger user_id cannot be ours

@@ -59,10 +59,10 @@ class RunningSandbox:
 
 def build_simulators(options: SandboxOptions, clock: SimClock) -> dict[str, Simulator]:
     """The four simulators with the contract's fixtures and credentials (imported here, not at start-up)."""
-    from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
-    from reconciler.sandbox.ogangi import OgangiSimulator
-    from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
-    from reconciler.sandbox.yateota import YateOtaSimulator
+    from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
+    from reconciler.sandbox.ogangi.app import OgangiSimulator
+    from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
+    from reconciler.sandbox.yateota.app import YateOtaSimulator
 
     seed = options.seed
     return {

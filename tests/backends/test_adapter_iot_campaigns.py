@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends.iot_campaigns import connect
-from reconciler.backends.iot_campaigns_client import IotCampaignsClient
-from reconciler.backends.iot_campaigns_replies import DistributionListInfo, PackageProgress
+from reconciler.backends.iot_campaigns.adapter import connect
+from reconciler.backends.iot_campaigns.client import IotCampaignsClient
+from reconciler.backends.iot_campaigns.replies import DistributionListInfo, PackageProgress
 from reconciler.errors import NotFoundError
 from reconciler.sandbox.harness import SandboxServer
 from tests.backends.test_adapter_iot_campaigns_support import (

@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.iot_campaigns import ADAPTER, IotCampaignsWriter, connect
+from reconciler.backends.iot_campaigns.adapter import ADAPTER, IotCampaignsWriter, connect
 from reconciler.errors import AuthError, PermanentBackendError, SecretError
 from reconciler.model import BackendSpec, BackendType, Kind, ResourceKey
 from reconciler.sandbox.harness import SandboxServer

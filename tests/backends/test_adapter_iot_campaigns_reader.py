@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends.iot_campaigns import ADAPTER, connect
-from reconciler.backends.iot_campaigns_client import IotCampaignsClient
+from reconciler.backends.iot_campaigns.adapter import ADAPTER, connect
+from reconciler.backends.iot_campaigns.client import IotCampaignsClient
 from reconciler.model import (
     DesiredState,
     DistributionList,

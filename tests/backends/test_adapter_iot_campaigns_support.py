@@ -14,8 +14,8 @@ from reconciler.backends.protocol import ConnectContext
 from reconciler.model import BackendLimits, BackendSpec, BackendType
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
-from reconciler.sandbox.iot_campaigns_model import ALL_PERMISSIONS
+from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
+from reconciler.sandbox.iot_campaigns.model import ALL_PERMISSIONS
 from reconciler.sandbox.testing import running_simulator
 from reconciler.secrets import Redactor, SecretRef
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.backends.iot_campaigns import IotCampaignsReader, connect
-from reconciler.backends.iot_campaigns_client import IotCampaignsClient
+from reconciler.backends.iot_campaigns.adapter import IotCampaignsReader, connect
+from reconciler.backends.iot_campaigns.client import IotCampaignsClient
 from reconciler.errors import AuthError, MalformedReplyError
 from reconciler.model import DesiredState, IotCampaignSpec
 from tests.backends.test_adapter_iot_campaigns_support import (

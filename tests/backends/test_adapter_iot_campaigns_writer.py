@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.iot_campaigns import ADAPTER, TRAITS, IotCampaignsWriter, connect
+from reconciler.backends.iot_campaigns.adapter import ADAPTER, TRAITS, IotCampaignsWriter, connect
 from reconciler.errors import ConflictError, MalformedReplyError, PermanentBackendError, UnknownOutcomeError
 from reconciler.model import Kind, ResourceKey
 from reconciler.sandbox.harness import SandboxServer

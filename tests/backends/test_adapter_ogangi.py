@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.ogangi import ADAPTER, OgangiClient, connect_client, search_string
-from reconciler.backends.ogangi_signing import OgangiSigner
+from reconciler.backends.ogangi.adapter import ADAPTER, OgangiClient, connect_client, search_string
+from reconciler.backends.ogangi.signing import OgangiSigner
 from reconciler.backends.protocol import ConnectContext
 from reconciler.errors import (
     AuthError,
@@ -29,8 +29,8 @@ from reconciler.errors import (
 from reconciler.model import BackendLimits, BackendSpec, BackendType, DesiredState, Kind, ResourceKey
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.ogangi import OgangiSimulator
-from reconciler.sandbox.ogangi_wire import parse_search
+from reconciler.sandbox.ogangi.app import OgangiSimulator
+from reconciler.sandbox.ogangi.wire import parse_search
 from reconciler.sandbox.testing import running_simulator
 from reconciler.secrets import Redactor, SecretRef, SecretValue
 

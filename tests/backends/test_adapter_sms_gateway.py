@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.protocol import ConnectContext
-from reconciler.backends.sms_gateway import (
+from reconciler.backends.sms_gateway.adapter import (
     ADAPTER,
     GatewayPushError,
     OutgoingSms,
@@ -38,7 +38,7 @@ from reconciler.errors import (
 from reconciler.model import BackendLimits, BackendSpec, BackendType, DesiredState, Kind, ResourceKey, TlsSettings
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer, TlsFiles
-from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
+from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 from reconciler.secrets import Redactor, SecretRef

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.protocol import ConnectContext
-from reconciler.backends.yateota import ADAPTER, TraceEvent, YateOtaClient, YateOtaReader, YateOtaWriter
+from reconciler.backends.yateota.adapter import ADAPTER, TraceEvent, YateOtaClient, YateOtaReader, YateOtaWriter
 from reconciler.errors import (
     AuthError,
     MalformedReplyError,
@@ -37,7 +37,7 @@ from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.faults import FaultInjector, FaultSettings
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.testing import running_simulator
-from reconciler.sandbox.yateota import YateOtaSimulator
+from reconciler.sandbox.yateota.app import YateOtaSimulator
 from reconciler.secrets import Redactor, SecretRef
 
 SECRET = "sandbox-secret"

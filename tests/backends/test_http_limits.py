@@ -393,7 +393,7 @@ def test_bounds_out_of_range_are_refused_by_the_loader(tmp_path: Path, limits: s
 
 async def test_the_backends_bounds_reach_its_http_policy(tmp_path: Path) -> None:
     from reconciler.backends.protocol import ConnectContext
-    from reconciler.backends.yateota import YateOtaClient
+    from reconciler.backends.yateota.adapter import YateOtaClient
     from reconciler.model import BackendSpec, BackendType
     from reconciler.secrets import Redactor, SecretRef
 

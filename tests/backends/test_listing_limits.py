@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from reconciler.backends.iot_campaigns import connect
+from reconciler.backends.iot_campaigns.adapter import connect
 from reconciler.backends.protocol import ConnectContext
-from reconciler.backends.yateota import YateOtaClient
+from reconciler.backends.yateota.adapter import YateOtaClient
 from reconciler.errors import ReplyLimitError
 from reconciler.model import BackendLimits, BackendSpec, BackendType
 from reconciler.secrets import Redactor, SecretRef

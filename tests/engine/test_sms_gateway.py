@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from reconciler.backends.protocol import ConnectContext
-from reconciler.backends.sms_gateway import ADAPTER
+from reconciler.backends.sms_gateway.adapter import ADAPTER
 from reconciler.engine.sms import SmsCampaignRun, refresh_deliveries
 from reconciler.model import (
     BackendLimits,
@@ -28,7 +28,7 @@ from reconciler.model import (
 )
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
+from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 from reconciler.secrets import Redactor, SecretRef

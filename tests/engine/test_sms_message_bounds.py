@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.backends import ogangi, sms_gateway
+from reconciler.backends.ogangi import adapter as ogangi
+from reconciler.backends.sms_gateway import adapter as sms_gateway
 from reconciler.backends.protocol import MESSAGE_BOUNDS, ConnectContext, OutgoingSms, SmsFate
 from reconciler.engine.sms import SmsCampaignRun
 from reconciler.model import (
@@ -30,8 +31,8 @@ from reconciler.model import (
 )
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.ogangi import OgangiSimulator
-from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
+from reconciler.sandbox.ogangi.app import OgangiSimulator
+from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 from reconciler.secrets import Redactor, SecretRef

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.backends.ogangi import ADAPTER
-from reconciler.backends.ogangi_sms import OgangiSmsSender
+from reconciler.backends.ogangi.adapter import ADAPTER
+from reconciler.backends.ogangi.sms import OgangiSmsSender
 from reconciler.backends.protocol import ConnectContext
 from reconciler.engine.sms import SmsCampaignRun
 from reconciler.model import (
@@ -30,7 +30,7 @@ from reconciler.model import (
 )
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.ogangi import OgangiSimulator
+from reconciler.sandbox.ogangi.app import OgangiSimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.secrets import Redactor, SecretRef
 from reconciler.errors import PermanentBackendError

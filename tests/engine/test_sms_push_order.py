@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.backends.sms_gateway_types import parse_push
+from reconciler.backends.sms_gateway.replies import parse_push
 from reconciler.engine.sms_push import apply_gateway_push
 from reconciler.sandbox.run import SandboxOptions, running_sandbox
 from reconciler.state.ledger import NewSend, SendLedger, SendState, ledger_key

@@ -15,7 +15,7 @@ from reconciler.load import load_desired_state
 from reconciler.load import recipients as recipients_module
 from reconciler.load.recipients import MAX_LINE_BYTES
 from reconciler.model import BackendType
-from reconciler.sandbox.sms_gateway_text import choose_encoding, segment_count
+from reconciler.sandbox.sms_gateway.text import choose_encoding, segment_count
 
 GATEWAY = MESSAGE_BOUNDS[BackendType.SMS_GATEWAY]
 OGANGI = MESSAGE_BOUNDS[BackendType.OGANGI]

@@ -24,7 +24,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.sandbox.iot_campaigns_model import ALL_PERMISSIONS
+from reconciler.sandbox.iot_campaigns.model import ALL_PERMISSIONS
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.reliability import fleet as fl

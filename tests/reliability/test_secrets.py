@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli.main import main
-from reconciler.sandbox.iot_campaigns_model import ALL_PERMISSIONS
+from reconciler.sandbox.iot_campaigns.model import ALL_PERMISSIONS
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.reliability import fleet as fl

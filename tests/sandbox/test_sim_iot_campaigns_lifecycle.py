@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
+from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
 from reconciler.sandbox.testing import running_simulator
 from tests.sandbox.test_sim_iot_campaigns_support import advance, logged_in
 

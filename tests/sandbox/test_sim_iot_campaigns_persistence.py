@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.iot_campaigns import IotCampaignsSimulator
+from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
 from reconciler.sandbox.testing import running_simulator
 from tests.sandbox.test_sim_iot_campaigns_support import advance, logged_in, sandbox_state
 

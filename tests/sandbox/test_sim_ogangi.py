@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.ogangi import OgangiSimulator
+from reconciler.sandbox.ogangi.app import OgangiSimulator
 from reconciler.sandbox.testing import running_simulator
 
 PRIVATE = "sandbox-private"

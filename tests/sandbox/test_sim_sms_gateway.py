@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer, TlsFiles
-from reconciler.sandbox.sms_gateway import SmsGatewaySimulator
+from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
 from reconciler.sandbox.testing import running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 

@@ -13,7 +13,7 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.testing import running_simulator
-from reconciler.sandbox.yateota import YateOtaSimulator
+from reconciler.sandbox.yateota.app import YateOtaSimulator
 
 SECRET = "sandbox-secret"
 HEADERS = {"X-Authentication": SECRET}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.backends.ogangi import TRAITS, OgangiClient
+from reconciler.backends.ogangi.adapter import TRAITS, OgangiClient
 from reconciler.backends.protocol import MESSAGE_BOUNDS, OutgoingSms, SmsFate, SmsReceipt
 from reconciler.backends.sms_text import render_text
 from reconciler.errors import AuthError, BackendError, TemporaryBackendError, UnknownOutcomeError

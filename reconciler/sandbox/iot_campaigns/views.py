@@ -12,15 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.sandbox.iot_campaigns_agent import (
+from reconciler.sandbox.iot_campaigns.agent import (
     Checkpoint,
     GatewayState,
     downloaded_bytes,
     execution_percent,
     has_reached,
 )
-from reconciler.sandbox.iot_campaigns_model import Campaign, CampaignStatus, GatewayRun, Program, epoch_ms
-from reconciler.sandbox.iot_campaigns_state import IotCampaignsState
+from reconciler.sandbox.iot_campaigns.model import Campaign, CampaignStatus, GatewayRun, Program, epoch_ms
+from reconciler.sandbox.iot_campaigns.state import IotCampaignsState
 
 
 @dataclass(frozen=True)

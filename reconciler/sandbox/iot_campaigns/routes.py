@@ -1,7 +1,7 @@
 """The route table of the IoT campaign manager sandbox and its campaign- and package-level endpoints.
 
 Paths are the seed's (the two it writes without a leading slash are served with one); each route
-names the permission the seed requires. ``POST /api/tokens`` is ours (see ``iot_campaigns_auth``).
+names the permission the seed requires. ``POST /api/tokens`` is ours (see ``auth``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from starlette.routing import BaseRoute, Route
 
 from reconciler.model import CallbackKind
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.iot_campaigns_agent import Window
-from reconciler.sandbox.iot_campaigns_auth import TokenBook
-from reconciler.sandbox.iot_campaigns_model import (
+from reconciler.sandbox.iot_campaigns.agent import Window
+from reconciler.sandbox.iot_campaigns.auth import TokenBook
+from reconciler.sandbox.iot_campaigns.model import (
     ApiError,
     CallbackRegistration,
     Campaign,
@@ -27,7 +27,7 @@ from reconciler.sandbox.iot_campaigns_model import (
     Program,
     epoch_ms,
 )
-from reconciler.sandbox.iot_campaigns_requests import (
+from reconciler.sandbox.iot_campaigns.requests import (
     ApiCall,
     Handler,
     campaign_fields,
@@ -41,10 +41,10 @@ from reconciler.sandbox.iot_campaigns_requests import (
     required_string,
     sort_order,
 )
-from reconciler.sandbox.iot_campaigns_routes_gateways import EMPTY, GatewayEndpoints
-from reconciler.sandbox.iot_campaigns_state import IotCampaignsState
-from reconciler.sandbox.iot_campaigns_uploads import read_multipart_upload, read_streaming_upload
-from reconciler.sandbox.iot_campaigns_views import (
+from reconciler.sandbox.iot_campaigns.routes_gateways import EMPTY, GatewayEndpoints
+from reconciler.sandbox.iot_campaigns.state import IotCampaignsState
+from reconciler.sandbox.iot_campaigns.uploads import read_multipart_upload, read_streaming_upload
+from reconciler.sandbox.iot_campaigns.views import (
     campaign_status,
     campaign_view,
     counts_by_status,

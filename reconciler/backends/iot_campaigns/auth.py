@@ -13,7 +13,7 @@ from collections.abc import Generator
 
 import httpx
 
-from reconciler.backends.iot_campaigns_replies import parse_token
+from reconciler.backends.iot_campaigns.replies import parse_token
 from reconciler.errors import MalformedReplyError
 from reconciler.secrets import Redactor, SecretValue
 

@@ -4,7 +4,7 @@ fire-and-forget delivery of the JSON POSTs to the notification destinations.
 
 Only campaigns with a callback whose destination id is known (option ``destinations``) are driven
 through ``TransitionQueue``: their transitions must happen at their moment to be announced. All other
-campaigns stay purely lazy (``iot_campaigns_agent``).
+campaigns stay purely lazy (``agent``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from reconciler.model import CallbackKind
-from reconciler.sandbox.iot_campaigns_agent import TERMINAL_STATES, GatewayState
-from reconciler.sandbox.iot_campaigns_model import CallbackRegistration
+from reconciler.sandbox.iot_campaigns.agent import TERMINAL_STATES, GatewayState
+from reconciler.sandbox.iot_campaigns.model import CallbackRegistration
 
 _DOWNLOAD_STATES = frozenset(
     {GatewayState.DOWNLOADING, GatewayState.DOWNLOAD_COMPLETE, GatewayState.DOWNLOAD_FAILED}

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.sandbox.iot_campaigns_model import ALL_PERMISSIONS, ApiError, Permission
+from reconciler.sandbox.iot_campaigns.model import ALL_PERMISSIONS, ApiError, Permission
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.ogangi_records import (
+from reconciler.sandbox.ogangi.records import (
     CLIENT_ID,
     DEFAULT_CARRIER,
     ENCODING,
@@ -39,7 +39,7 @@ from reconciler.sandbox.ogangi_records import (
     iso_date,
     new_message_id,
 )
-from reconciler.sandbox.ogangi_wire import (
+from reconciler.sandbox.ogangi.wire import (
     RawPathRoute,
     ReplyStatus,
     RequestRefused,

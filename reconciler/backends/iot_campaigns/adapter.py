@@ -16,9 +16,9 @@ from typing import Any
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.http import BackendHttp
-from reconciler.backends.iot_campaigns_auth import DEFAULT_TOKEN_PATH, IotTokenAuth, token_url
-from reconciler.backends.iot_campaigns_client import IotCampaignsClient
-from reconciler.backends.iot_campaigns_replies import CampaignSummary, DistributionListInfo
+from reconciler.backends.iot_campaigns.auth import DEFAULT_TOKEN_PATH, IotTokenAuth, token_url
+from reconciler.backends.iot_campaigns.client import IotCampaignsClient
+from reconciler.backends.iot_campaigns.replies import CampaignSummary, DistributionListInfo
 from reconciler.backends.protocol import BackendTraits, ConnectContext
 from reconciler.errors import BackendError, ConflictError, NotFoundError, PermanentBackendError
 from reconciler.model import BackendSpec, BackendType, CallbackKind, DesiredState, IotCampaignSpec

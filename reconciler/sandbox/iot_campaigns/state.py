@@ -3,7 +3,7 @@ per-gateway packages, schedules, callbacks, distribution lists and programs.
 
 Every operation takes already-parsed arguments and the simulated time, and raises ``ApiError`` for
 what the API refuses (400 validation, 404 unknown id, 409 state conflict). HTTP parsing lives in
-``iot_campaigns_routes``, reply shapes in ``iot_campaigns_views``.
+``routes``, reply shapes in ``views``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.model import CallbackKind
-from reconciler.sandbox.iot_campaigns_agent import (
+from reconciler.sandbox.iot_campaigns.agent import (
     Checkpoint,
     FailureDraw,
     GatewayState,
@@ -27,12 +27,12 @@ from reconciler.sandbox.iot_campaigns_agent import (
     failure_draw,
     next_transition,
 )
-from reconciler.sandbox.iot_campaigns_callbacks import (
+from reconciler.sandbox.iot_campaigns.callbacks import (
     CallbackDispatcher,
     TransitionQueue,
     fired_callbacks,
 )
-from reconciler.sandbox.iot_campaigns_model import (
+from reconciler.sandbox.iot_campaigns.model import (
     ApiError,
     Campaign,
     CallbackRegistration,

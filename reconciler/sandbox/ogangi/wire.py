@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from reconciler.sandbox.ogangi_records import MOOrder, MOSearch
+from reconciler.sandbox.ogangi.records import MOOrder, MOSearch
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _SEARCH_FIELDS = ("from", "to", "carrier", "keyword", "order")

@@ -15,7 +15,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from reconciler.sandbox.iot_campaigns_model import ApiError
+from reconciler.sandbox.iot_campaigns.model import ApiError
 
 MAX_FIELD_BYTES = 64 * 1024
 

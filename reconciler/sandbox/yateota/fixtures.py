@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from reconciler.sandbox.yateota_fleet import (
+from reconciler.sandbox.yateota.fleet import (
     FAILURE_REASONS,
     NEXT_STEP,
     Campaign,

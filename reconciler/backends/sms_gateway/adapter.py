@@ -2,8 +2,8 @@
 (default) or Basic auth, results in the body's ``error_code``.
 
 The Reader observes the SIM ports with one request; the Writer only stops tasks, because sends go
-through the send ledger, which drives ``SmsGatewayClient`` (``sms_gateway_client``) directly. Pushes
-the gateway POSTs to the daemon are read with ``parse_push`` (``sms_gateway_types``).
+through the send ledger, which drives ``SmsGatewayClient`` (``client``) directly. Pushes
+the gateway POSTs to the daemon are read with ``parse_push`` (``replies``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.protocol import BackendTraits, ConnectContext
-from reconciler.backends.sms_gateway_client import (
+from reconciler.backends.sms_gateway.client import (
     QUERY_FILTER_LIMIT,
     SEND_BATCH_LIMIT,
     AuthScheme,
@@ -23,7 +23,7 @@ from reconciler.backends.sms_gateway_client import (
     SmsGatewayClient,
     in_batches,
 )
-from reconciler.backends.sms_gateway_types import (
+from reconciler.backends.sms_gateway.replies import (
     DeliverStatus,
     GatewayPush,
     GatewayPushError,
@@ -41,7 +41,7 @@ from reconciler.model import BackendSpec, BackendType, DesiredState
 from reconciler.observed import BackendObservation, ObservedSmsPort
 
 if TYPE_CHECKING:  # the sender imports this package's client
-    from reconciler.backends.sms_gateway_sms import SmsGatewaySmsSender
+    from reconciler.backends.sms_gateway.sms import SmsGatewaySmsSender
 
 __all__ = [
     "ADAPTER", "TRAITS", "AuthScheme", "DeliverStatus", "GatewayPush", "GatewayPushError", "IncomingSms",
@@ -118,7 +118,7 @@ class SmsGatewayAdapter:
         return SmsGatewayWriter(SmsGatewayClient.connect(spec, ctx), backend=spec.name)
 
     def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewaySmsSender:
-        from reconciler.backends.sms_gateway_sms import SmsGatewaySmsSender
+        from reconciler.backends.sms_gateway.sms import SmsGatewaySmsSender
 
         return SmsGatewaySmsSender(SmsGatewayClient.connect(spec, ctx),
                                    in_flight=int(str(spec.options.get("inFlight", 4))))

@@ -27,8 +27,8 @@ import httpx
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.http import BackendHttp
-from reconciler.backends.ogangi_signing import OgangiSigner
-from reconciler.backends.ogangi_xml import (
+from reconciler.backends.ogangi.signing import OgangiSigner
+from reconciler.backends.ogangi.wire import (
     FiredMessage,
     MOMessage,
     OgangiMessage,
@@ -45,7 +45,7 @@ from reconciler.observed import BackendObservation
 from reconciler.secrets import SecretRef, resolve_secret
 
 if TYPE_CHECKING:  # the sender imports this module
-    from reconciler.backends.ogangi_sms import OgangiSmsSender
+    from reconciler.backends.ogangi.sms import OgangiSmsSender
 
 NULL_CARRIER = "null"
 T = TypeVar("T")
@@ -319,7 +319,7 @@ class OgangiAdapter:
         return OgangiWriter(connect_client(spec, ctx), backend=spec.name)
 
     def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> OgangiSmsSender:
-        from reconciler.backends.ogangi_sms import OgangiSmsSender
+        from reconciler.backends.ogangi.sms import OgangiSmsSender
 
         return OgangiSmsSender(connect_client(spec, ctx), in_flight=int(str(spec.options.get("inFlight", 1))))
 

@@ -2,7 +2,7 @@
 
 This module is the wire: authentication, the ``{"request", "node", "params"}`` envelope, parameter
 parsing (numbers as JSON numbers or strings), and the reply shapes. The rules of campaigns and
-participants live in ``yateota_fleet.py``, the starting fixtures in ``yateota_fixtures.py``.
+participants live in ``fleet``, the starting fixtures in ``fixtures``.
 
 Every well-formed call is answered HTTP 200 with ``{"code": 0, ...}`` or ``{"code": <non-zero>,
 "message": ...}``; a missing or wrong secret is HTTP 401 with ``{"code": 401, "message": ...}``.
@@ -23,13 +23,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.yateota_fixtures import (
+from reconciler.sandbox.yateota.fixtures import (
     benchmark_fixtures,
     default_fixtures,
     extra_fixtures,
     populate,
 )
-from reconciler.sandbox.yateota_fleet import (
+from reconciler.sandbox.yateota.fleet import (
     Campaign,
     CampaignAction,
     ErrorCode,
@@ -52,7 +52,7 @@ Handler = Callable[[Params], dict[str, Any]]
 
 
 class YateOtaSimulator:
-    """Campaigns 142, 144, 147, 167, 176 (see ``yateota_fixtures``) behind the YateOTA JSON API.
+    """Campaigns 142, 144, 147, 167, 176 (see ``fixtures``) behind the YateOTA JSON API.
 
     Options: ``secret`` (accepted in ``X-Authentication`` or ``Mobile-API-Secret``), ``content_type`` of
     replies (``application/json`` or ``text/x-json``), ``path`` of the endpoint, ``step_seconds`` and

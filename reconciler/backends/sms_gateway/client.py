@@ -21,7 +21,7 @@ import httpx
 
 from reconciler.backends.http import BackendHttp
 from reconciler.backends.protocol import ConnectContext
-from reconciler.backends.sms_gateway_types import (
+from reconciler.backends.sms_gateway.replies import (
     DeliverStatus,
     IncomingSms,
     ItemFormatError,

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.model import CallbackKind
-from reconciler.sandbox.iot_campaigns_agent import Checkpoint, GatewayState, Span, Window
+from reconciler.sandbox.iot_campaigns.agent import Checkpoint, GatewayState, Span, Window
 
 MAX_DESCRIPTION = 128
 MAX_PAGE_SIZE = 100

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 import httpx
 
 from reconciler.backends.protocol import MESSAGE_BOUNDS, OutgoingSms, SmsFate, SmsReceipt
-from reconciler.backends.sms_gateway import TRAITS
+from reconciler.backends.sms_gateway.adapter import TRAITS
 from reconciler.backends.sms_text import render_text
-from reconciler.backends.sms_gateway_client import SmsGatewayClient
-from reconciler.backends.sms_gateway_types import OutgoingSms as GatewaySms
-from reconciler.backends.sms_gateway_types import SmsResult, SmsStatus
+from reconciler.backends.sms_gateway.client import SmsGatewayClient
+from reconciler.backends.sms_gateway.replies import OutgoingSms as GatewaySms
+from reconciler.backends.sms_gateway.replies import SmsResult, SmsStatus
 from reconciler.errors import AuthError, BackendError, NotFoundError, TemporaryBackendError, UnknownOutcomeError
 
 SEND_LIMIT = 128

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconciler.backends.http import BackendHttp, ListingBudget, fetch_in_order
-from reconciler.backends.iot_campaigns_auth import IotTokenAuth
-from reconciler.backends.iot_campaigns_replies import (
+from reconciler.backends.iot_campaigns.auth import IotTokenAuth
+from reconciler.backends.iot_campaigns.replies import (
     CampaignCounts,
     CampaignStatusReport,
     CampaignSummary,

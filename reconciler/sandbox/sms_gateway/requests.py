@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from reconciler.sandbox.sms_gateway_store import MessageFilter
-from reconciler.sandbox.sms_gateway_text import Encoding, parse_time
+from reconciler.sandbox.sms_gateway.store import MessageFilter
+from reconciler.sandbox.sms_gateway.text import Encoding, parse_time
 
 MAX_SEND_NUMBERS = 128
 MAX_QUERY_NUMBERS = 32

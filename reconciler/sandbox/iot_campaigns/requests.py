@@ -17,19 +17,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.iot_campaigns_agent import Span
-from reconciler.sandbox.iot_campaigns_auth import SimUser, TokenBook
-from reconciler.sandbox.iot_campaigns_model import (
+from reconciler.sandbox.iot_campaigns.agent import Span
+from reconciler.sandbox.iot_campaigns.auth import SimUser, TokenBook
+from reconciler.sandbox.iot_campaigns.model import (
     DEFAULT_PAGE_SIZE,
     MAX_DESCRIPTION,
     MAX_PAGE_SIZE,
     ApiError,
     Permission,
 )
-from reconciler.sandbox.iot_campaigns_state import CampaignFields
-from reconciler.sandbox.iot_campaigns_views import PageRequest
+from reconciler.sandbox.iot_campaigns.state import CampaignFields
+from reconciler.sandbox.iot_campaigns.views import PageRequest
 
-log = structlog.get_logger("reconciler.sandbox.iot_campaigns")
+log = structlog.get_logger("reconciler.sandbox.iot_campaigns.app")
 
 
 @dataclass(frozen=True)

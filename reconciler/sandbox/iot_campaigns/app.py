@@ -4,8 +4,8 @@ auth with per-user permissions, and a simulated agent that moves gateways of sta
 through their states on the simulated clock and announces them to registered callbacks.
 
 This module wires the parts together behind the harness's ``Simulator`` protocol:
-``iot_campaigns_state`` (rules), ``iot_campaigns_agent`` (gateway lifecycle), ``iot_campaigns_routes``
-(HTTP), ``iot_campaigns_callbacks`` (deliveries), ``iot_campaigns_auth`` (users and tokens).
+``state`` (rules), ``agent`` (gateway lifecycle), ``routes``
+(HTTP), ``callbacks`` (deliveries), ``auth`` (users and tokens).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.iot_campaigns_auth import TokenBook, users_from_option
-from reconciler.sandbox.iot_campaigns_callbacks import CallbackDispatcher
-from reconciler.sandbox.iot_campaigns_model import (
+from reconciler.sandbox.iot_campaigns.auth import TokenBook, users_from_option
+from reconciler.sandbox.iot_campaigns.callbacks import CallbackDispatcher
+from reconciler.sandbox.iot_campaigns.model import (
     IotSimOptions,
     campaign_from_json,
     campaign_json,
@@ -27,8 +27,8 @@ from reconciler.sandbox.iot_campaigns_model import (
     program_from_json,
     program_json,
 )
-from reconciler.sandbox.iot_campaigns_routes import api_routes
-from reconciler.sandbox.iot_campaigns_state import IotCampaignsState
+from reconciler.sandbox.iot_campaigns.routes import api_routes
+from reconciler.sandbox.iot_campaigns.state import IotCampaignsState
 
 
 class IotCampaignsSimulator:

@@ -4,8 +4,8 @@ JSON API, served over HTTPS by the sandbox harness, behind Digest (MD5, qop=auth
 Every result is HTTP 200 with the gateway's own ``error_code`` in the body (202 accepted, 200 done,
 400 bad format, 404 unknown task, 413 too many numbers / too long a text, 550 no port available);
 only authentication answers 401. The rules of time (send rate, segments, ``ref_id``, delivery reports)
-live in ``sms_gateway_store``, request validation in ``sms_gateway_requests``, auth in
-``sms_gateway_auth`` and pushes in ``sms_gateway_push``.
+live in ``store``, request validation in ``requests``, auth in
+``auth`` and pushes in ``push``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.sms_gateway_auth import AuthVerdict, GatewayAuthenticator
-from reconciler.sandbox.sms_gateway_push import PushSender
-from reconciler.sandbox.sms_gateway_requests import (
+from reconciler.sandbox.sms_gateway.auth import AuthVerdict, GatewayAuthenticator
+from reconciler.sandbox.sms_gateway.push import PushSender
+from reconciler.sandbox.sms_gateway.requests import (
     HIGHEST_PORT,
     GatewayRequestError,
     PortAction,
@@ -37,14 +37,14 @@ from reconciler.sandbox.sms_gateway_requests import (
     parse_task_id,
     parse_unread_only,
 )
-from reconciler.sandbox.sms_gateway_store import (
+from reconciler.sandbox.sms_gateway.store import (
     DeliverReport,
     GatewayMessage,
     GatewayStore,
     IncomingMessage,
     MessageDraft,
 )
-from reconciler.sandbox.sms_gateway_text import choose_encoding, fill_params, format_time, segment_count
+from reconciler.sandbox.sms_gateway.text import choose_encoding, fill_params, format_time, segment_count
 
 SERIAL_NUMBER = "dbc3-0d6b-8e2c-1f47"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.sandbox.iot_campaigns_agent import Window
-from reconciler.sandbox.iot_campaigns_requests import (
+from reconciler.sandbox.iot_campaigns.agent import Window
+from reconciler.sandbox.iot_campaigns.requests import (
     ApiCall,
     Handler,
     check_path_ids,
@@ -16,8 +16,8 @@ from reconciler.sandbox.iot_campaigns_requests import (
     string_list,
     window_span,
 )
-from reconciler.sandbox.iot_campaigns_state import IotCampaignsState
-from reconciler.sandbox.iot_campaigns_views import (
+from reconciler.sandbox.iot_campaigns.state import IotCampaignsState
+from reconciler.sandbox.iot_campaigns.views import (
     download_progress,
     execution_progress,
     gateway_item,

@@ -1,0 +1,1 @@
+"""The ogangi backend: adapter (Reader, Writer, traits), its HTTP client, replies and auth."""

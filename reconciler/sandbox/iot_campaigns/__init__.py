@@ -1,0 +1,1 @@
+"""The iot_campaigns simulator: the sandbox's stand-in for the real service."""

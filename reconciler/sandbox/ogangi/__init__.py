@@ -1,0 +1,1 @@
+"""The ogangi simulator: the sandbox's stand-in for the real service."""

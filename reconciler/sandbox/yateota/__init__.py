@@ -1,0 +1,1 @@
+"""The yateota simulator: the sandbox's stand-in for the real service."""
