@@ -7,7 +7,7 @@ UV_VERSION ?= 0.13.10
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 LATEST ?= .venv-latest
 
-.PHONY: demo test test-slow test-latest lock bench bench-large sandbox clean uv
+.PHONY: demo test test-slow test-latest lock bench bench-large bench-peers sandbox clean uv
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(MAKE) --no-print-directory uv
@@ -39,8 +39,11 @@ test-latest: uv  ## the suite in a throwaway environment of the newest releases,
 bench: $(VENV)/.installed  ## every benchmark; figures are the last lines of each
 	$(PY) bench/run_all.py
 
+bench-peers: $(VENV)/.installed  ## the reconciler and an Ansible playbook on the same fleet, 3 rounds each (~25 min)
+	$(PY) bench/peers/run_peers.py --rounds 3
+
 sandbox: $(VENV)/.installed  ## the four simulators on 8701-8704 until Ctrl-C
 	$(VENV)/bin/reconcile sandbox
 
 clean:
-	rm -rf $(VENV) $(LATEST) .reconciler .pytest_cache
+	rm -rf $(VENV) $(LATEST) .venv-peers .reconciler .pytest_cache
