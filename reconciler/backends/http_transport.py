@@ -13,18 +13,24 @@ this transport only has to:
   asked (one ``poll`` with no wait) whether anything is waiting on it, since a FIN that arrived with
   or just after the last reply may not have been read by the event loop yet; connections idle longer
   than ``keepalive_expiry`` (4 s: under the 5 s of uvicorn and of many servers, so that none is closing
-  a connection as we write to it) are closed;
+  a connection as we write to it) are closed, and so is one on which bytes came after a complete
+  chunked reply (a reply it does not belong to);
 - send any request body httpx builds (bytes, multipart, async file streams; chunked when httpx asks
   for it) and read responses framed by Content-Length, chunked encoding, or the end of the connection;
-- read framing strictly (an ambiguous frame is how a reply smuggles a second one): a status line is
-  ``HTTP/1.0`` or ``HTTP/1.1`` and three digits; every header line has a colon after a token name;
-  ``Content-Length`` is ASCII digits only (``int()`` would take `` 10``, ``+10``, ``1_0``), repeated only
-  with the same value, and never together with ``Transfer-Encoding``, which may only be ``chunked``;
-  chunk sizes are hex digits only (``int(x, 16)`` would take ``0x1f``, ``1_f``) and every chunk ends in
-  CRLF. Anything else is a ``RemoteProtocolError``;
+- read framing strictly (an ambiguous frame is how a reply smuggles a second one) with llhttp, the C parser
+  of Node.js, through ``httptools``: a status line is ``HTTP/1.0`` or ``HTTP/1.1`` and three digits; every
+  header line has a colon after a token name; ``Content-Length`` is ASCII digits only (``int()`` would take
+  ``+10``, ``1_0``), never repeated with another value, never together with ``Transfer-Encoding``, which
+  may only be ``chunked``; chunk sizes are hex digits only (``int(x, 16)`` would take ``0x1f``, ``1_f``)
+  and every chunk ends in CRLF. Anything else is a ``RemoteProtocolError``. Where llhttp is laxer than
+  these rules (a ``Transfer-Encoding`` other than ``chunked``, an ``HTTP/2.0`` or ``HTTP/0.9`` status
+  line, control characters in the reason phrase) a check here says no; where it is stricter than a client
+  may be (RFC 9112 has a client unfold obs-fold lines and lets it merge repeated identical
+  ``Content-Length`` headers) the head is normalised and parsed once more;
 - bound the reply head (``max_header_bytes``, default 64 KiB, and ``max_header_lines``, default 100,
-  interim 1xx replies and chunked trailers included) and the number of chunks of a chunked body (one per
-  256 bytes of ``max_body_bytes``, at least 4,096), raising ``ReplyLimitError`` while reading;
+  interim 1xx replies and chunked trailers included), the number of chunks of a chunked body (one per
+  256 bytes of ``max_body_bytes``, at least 4,096) and its bytes that are not data (size lines,
+  extensions, trailers: ``max_header_bytes`` and 32 a chunk), raising ``ReplyLimitError`` while reading;
 - stream bodies: one of up to 64 KiB with a Content-Length is read with the head (the connection goes
   back to the pool at once); any other body is read as the caller iterates it, in pieces of at most
   64 KiB, and the connection is pooled when the body is complete or closed when the caller stops early.
@@ -44,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import select
 import ssl
 import time
@@ -53,19 +58,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from reconciler.backends.http_framing import CHUNKED, LENGTH, NONE, ChunkedBody, ReplyHead, parse_head
 from reconciler.errors import ReplyLimitError
 
-NO_BODY_STATUSES = frozenset({204, 304})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_END = b"0\r\n\r\n"
 READ_CHUNK = 64 * 1024  # the largest piece of a body read at once; smaller Content-Length bodies come with the head
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_LINES = 100
 MAX_BODY_BYTES = 32 * 1024 * 1024
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")  # 15 hex digits: up to 1 EiB, past any body we accept
-_NONE, _LENGTH, _CHUNKED, _CLOSE = "none", "length", "chunked", "close"
 
 
 @dataclass
@@ -89,16 +90,6 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
-
-
-@dataclass
-class _Head:
-    status: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
-    keep_alive: bool
-    framing: str
-    length: int = 0
 
 
 class CompleteBody(httpx.ByteStream):
@@ -199,19 +190,19 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return _Connection(reader, writer)
 
     async def _receive(self, connection: _Connection, request: httpx.Request,
-                       deadline: float | None) -> tuple[_Head, bytes | None]:
+                       deadline: float | None) -> tuple[ReplyHead, bytes | None]:
         """The reply's head, and its body when it is empty or small enough to read with the head
         (``None``: the body is to be streamed)."""
         with _reading(request):
             async with asyncio.timeout_at(deadline):
                 head = await self._read_head(connection.reader, request)
-                if head.framing == _NONE:
+                if head.framing == NONE:
                     return head, b""
-                if head.framing == _LENGTH and head.length <= READ_CHUNK:
+                if head.framing == LENGTH and head.length <= READ_CHUNK:
                     return head, await connection.reader.readexactly(head.length)
                 return head, None
 
-    async def _read_head(self, reader: asyncio.StreamReader, request: httpx.Request) -> _Head:
+    async def _read_head(self, reader: asyncio.StreamReader, request: httpx.Request) -> ReplyHead:
         size = lines = 0
         while True:  # 1xx interim replies (we never ask for one, but a server may send them) are skipped
             try:
@@ -225,7 +216,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             if lines > self.max_header_lines:
                 raise ReplyLimitError(f"reply has more than {self.max_header_lines} header lines "
                                       "(limits.maxHeaderLines)")
-            head = _parse_head(raw, request)
+            head = parse_head(raw, request.method, max_chunks=self.max_chunks, max_header_lines=self.max_header_lines,
+                              max_header_bytes=self.max_header_bytes)
             if not 100 <= head.status < 200:
                 return head
             lines += 1  # an interim reply counts as a line too: a flood of them is bounded like headers
@@ -239,7 +231,7 @@ class _StreamedBody(httpx.AsyncByteStream):
     complete (the connection is pooled) or the stream is closed early (the connection is closed)."""
 
     def __init__(self, transport: KeepAliveTransport, origin: tuple[str, str, int], connection: _Connection,
-                 request: httpx.Request, head: _Head, deadline: float | None) -> None:
+                 request: httpx.Request, head: ReplyHead, deadline: float | None) -> None:
         self._transport = transport
         self._origin = origin
         self._connection: _Connection | None = connection
@@ -251,24 +243,24 @@ class _StreamedBody(httpx.AsyncByteStream):
         connection = self._connection
         if connection is None:
             return
-        complete = False
+        keep = False
         try:
-            reader, framing = connection.reader, self._head.framing
-            if framing == _LENGTH:
-                left = self._head.length
+            reader, head = connection.reader, self._head
+            if head.framing == LENGTH:
+                left = head.length
                 while left:
                     data = await self._read(reader.readexactly(min(left, READ_CHUNK)))
                     left -= len(data)
                     yield data
-            elif framing == _CHUNKED:
-                async for data in self._chunks(reader):
+            elif head.framing == CHUNKED and head.chunked is not None:
+                async for data in self._chunks(reader, head.chunked):
                     yield data
             else:
                 while data := await self._read(reader.read(READ_CHUNK)):
                     yield data
-            complete = True
+            keep = head.keep_alive and not (head.chunked is not None and head.chunked.stray)
         finally:
-            self._release(keep=complete and self._head.keep_alive)
+            self._release(keep=keep)
 
     async def aclose(self) -> None:
         self._release(keep=False)
@@ -283,28 +275,17 @@ class _StreamedBody(httpx.AsyncByteStream):
             async with asyncio.timeout_at(self._deadline):
                 return await reading
 
-    async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-        chunks = 0
-        while True:
-            size = _chunk_size(await self._read(reader.readuntil(b"\r\n")), self._request)
-            if size == 0:
-                break
-            chunks += 1
-            if chunks > self._transport.max_chunks:
-                raise ReplyLimitError(f"reply body in more than {self._transport.max_chunks} chunks "
-                                      "(one per 256 bytes of limits.maxBodyBytes)")
-            while size:
-                data = await self._read(reader.readexactly(min(size, READ_CHUNK)))
-                size -= len(data)
-                yield data
-            if await self._read(reader.readexactly(2)) != b"\r\n":
-                raise httpx.RemoteProtocolError("malformed reply: a chunk does not end in CRLF", request=self._request)
-        trailers = 0
-        while await self._read(reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, ignored but bounded
-            trailers += 1
-            if trailers > self._transport.max_header_lines:
-                raise ReplyLimitError(f"reply has more than {self._transport.max_header_lines} trailer lines "
-                                      "(limits.maxHeaderLines)")
+    async def _chunks(self, reader: asyncio.StreamReader, chunked: ChunkedBody) -> AsyncIterator[bytes]:
+        """The data of a chunked body: what arrives is fed to llhttp until it says the body is complete."""
+        while not chunked.complete:
+            data = await self._read(reader.read(READ_CHUNK))
+            if not data:
+                raise httpx.RemoteProtocolError("the server closed the connection without sending the complete "
+                                                "reply", request=self._request)
+            with _reading(self._request):
+                pieces = chunked.feed(data)
+            for piece in pieces:
+                yield piece
 
 
 async def _send(connection: _Connection, request: httpx.Request, timeout: float | None) -> None:
@@ -353,75 +334,7 @@ def _reading(request: httpx.Request) -> Iterator[None]:
         what = "a reply" if not exc.partial else "the complete reply"
         raise httpx.RemoteProtocolError(f"the server closed the connection without sending {what}",
                                         request=request) from exc
-    except asyncio.LimitOverrunError as exc:
-        raise httpx.RemoteProtocolError("malformed reply: a chunk size line is too long", request=request) from exc
     except ValueError as exc:
         raise httpx.RemoteProtocolError(f"malformed reply: {exc}", request=request) from exc
     except OSError as exc:
         raise httpx.ReadError(f"{exc.__class__.__name__}: {exc}", request=request) from exc
-
-
-def _parse_head(raw: bytes, request: httpx.Request) -> _Head:
-    """The status line and headers of ``raw`` (ending in an empty line), strictly; ``ValueError`` if
-    malformed."""
-    if b"\x00" in raw or raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
-        raise ValueError("a NUL, or a CR or LF outside a line end, in the reply head")
-    lines = raw[:-4].split(b"\r\n")
-    matched = _STATUS_LINE.fullmatch(lines[0])
-    if matched is None:
-        raise ValueError(f"not an HTTP/1.x status line: {lines[0][:40]!r}")
-    minor, status, reason = matched.groups()
-    headers: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        if line[:1] in (b" ", b"\t"):  # obsolete line folding
-            if not headers:
-                raise ValueError("a folded header line with no header before it")
-            name, value = headers.pop()
-            headers.append((name, value + b" " + line.strip(b" \t")))
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon:
-            raise ValueError(f"a header line without a colon: {line[:40]!r}")
-        if _TOKEN.fullmatch(name) is None:
-            raise ValueError(f"not a header name: {name[:40]!r}")
-        headers.append((name, value.strip(b" \t")))
-    connection = b",".join(v for n, v in headers if n.lower() == b"connection").lower()
-    keep_alive = b"close" not in connection and (minor == b"1" or b"keep-alive" in connection)
-    framing, length = _framing(int(status), headers, request)
-    return _Head(int(status), reason or b"", headers, keep_alive and framing != _CLOSE, framing, length)
-
-
-def _framing(status: int, headers: list[tuple[bytes, bytes]], request: httpx.Request) -> tuple[str, int]:
-    """How the body is delimited: checked strictly whether or not a body follows."""
-    lengths: set[bytes] = set()
-    codings: list[bytes] = []
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"content-length":
-            if not value.isdigit() or len(value) > 18:  # bytes.isdigit(): ASCII digits only
-                raise ValueError(f"Content-Length is not a number: {value[:40]!r}")
-            lengths.add(value.lstrip(b"0") or b"0")
-        elif lowered == b"transfer-encoding":
-            codings.append(value)
-    if len(lengths) > 1:
-        raise ValueError("Content-Length headers that differ")
-    if codings and lengths:
-        raise ValueError("both Content-Length and Transfer-Encoding")
-    if codings and b",".join(codings).replace(b" ", b"").replace(b"\t", b"").lower() != b"chunked":
-        raise ValueError(f"unsupported Transfer-Encoding: {b', '.join(codings)[:40]!r}")
-    if request.method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
-        return _NONE, 0
-    if codings:
-        return _CHUNKED, 0
-    if lengths:
-        length = int(lengths.pop())
-        return (_LENGTH, length) if length else (_NONE, 0)
-    return _CLOSE, 0
-
-
-def _chunk_size(line: bytes, request: httpx.Request) -> int:
-    """The size of a chunk from its size line (``hex[;extensions]CRLF``): hex digits only."""
-    size = line[:-2].split(b";", 1)[0].rstrip(b" \t")
-    if _HEX.fullmatch(size) is None:
-        raise httpx.RemoteProtocolError(f"malformed reply: not a chunk size: {size[:40]!r}", request=request)
-    return int(size, 16)
