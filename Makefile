@@ -7,7 +7,7 @@ UV_VERSION ?= 0.13.10
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 LATEST ?= .venv-latest
 
-.PHONY: demo test test-slow test-latest lock bench bench-large bench-peers sandbox clean uv
+.PHONY: demo lint test test-slow test-latest lock bench bench-large bench-peers sandbox clean uv
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(MAKE) --no-print-directory uv
@@ -20,7 +20,11 @@ uv:  ## make sure uv is there (pip-installs the pinned version when it is not)
 demo: $(VENV)/.installed  ## the main job on the embedded sandbox
 	$(PY) -m reconciler demo
 
-test: $(VENV)/.installed  ## the default test suite (fast; long runs are marked slow)
+lint: $(VENV)/.installed  ## checked layers (import contracts in pyproject.toml) and types (mypy)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy reconciler
+
+test: lint $(VENV)/.installed  ## the layers and types, then the default test suite (fast; long runs are marked slow)
 	$(PY) -m pytest -n 3
 
 test-slow: $(VENV)/.installed  ## soak, crash and large-corpus runs
@@ -39,6 +43,9 @@ test-latest: uv  ## the suite in a throwaway environment of the newest releases,
 bench: $(VENV)/.installed  ## every benchmark; figures are the last lines of each
 	$(PY) bench/run_all.py
 
+bench-large: $(VENV)/.installed  ## growth to the large fleet (100k gateways, 1M recipients): 1k, 10k, 100k; docs/growth.svg (~25 min)
+	$(PY) bench/growth.py --sizes 1000,10000,100000
+
 bench-peers: $(VENV)/.installed  ## the reconciler and an Ansible playbook on the same fleet, 3 rounds each (~25 min)
 	$(PY) bench/peers/run_peers.py --rounds 3
 
@@ -46,4 +53,4 @@ sandbox: $(VENV)/.installed  ## the four simulators on 8701-8704 until Ctrl-C
 	$(VENV)/bin/reconcile sandbox
 
 clean:
-	rm -rf $(VENV) $(LATEST) .venv-peers .reconciler .pytest_cache
+	rm -rf $(VENV) $(LATEST) .venv-peers .reconciler .pytest_cache .mypy_cache .import_linter_cache .grimp_cache

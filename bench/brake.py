@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' sandbox, daemon and repo helpers
 
 from reconciler.sandbox.run import SandboxOptions, running_sandbox  # noqa: E402
+from reconciler.sandbox.testing import SandboxControl, SandboxControls  # noqa: E402
 from tests.daemon.daemon_process import DaemonProcess, eventually  # noqa: E402
 from tests.engine import crash  # noqa: E402
 
@@ -33,15 +32,14 @@ GOAL_P95_S = 2.0
 LEFT = ("SENT_OK", "DELIVERED")
 
 
-def sent(url: str) -> int:
-    state = httpx.get(f"{url}/_sandbox/state", verify=False, timeout=10).json()
-    return sum(1 for m in state["messages"] if m["status"] in LEFT)
+def sent(gateway: SandboxControl) -> int:
+    return sum(1 for m in gateway.state()["messages"] if m["status"] in LEFT)
 
 
 def one_round(folder: Path, rate: float) -> float:
     options = SandboxOptions(port_base=0, gateway_count=10, seed=3, sms_gateway={"send_rate_per_port": rate / 8})
     with running_sandbox(options) as sandbox:
-        url = sandbox.url("sms-gateway")
+        gateway = SandboxControls.of(sandbox)["sms-gateway"]
         repo = crash.sms_repo(folder / "ops", sandbox, backend="gw", recipients=3000, per_second=rate)
         git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
         subprocess.run([*git, "add", "-A"], check=True)
@@ -49,14 +47,14 @@ def one_round(folder: Path, rate: float) -> float:
         daemon = DaemonProcess(folder, str(repo), "--state", f"sqlite:///{folder / 'state.db'}", "--resync", "300",
                                "--debounce-ms", "50", env=crash.environment())
         try:
-            eventually(lambda: sent(url) >= 300, timeout=120)
+            eventually(lambda: sent(gateway) >= 300, timeout=120)
             path = repo / "sms.yaml"
             path.write_text(path.read_text().replace("spec:\n  backend: gw", "spec:\n  state: paused\n  backend: gw"))
             subprocess.run([*git, "commit", "-qam", "pause"], check=True)
             committed = last = time.monotonic()
-            seen = sent(url)
+            seen = sent(gateway)
             while time.monotonic() - committed < 6:
-                now = sent(url)
+                now = sent(gateway)
                 if now != seen:
                     last, seen = time.monotonic(), now
                 time.sleep(0.02)

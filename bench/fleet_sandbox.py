@@ -20,13 +20,13 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from fleet import BENCH_DIR, PROJECT_DIR, PYTHON, FleetSpec, add_spec_arguments, spec_arguments, spec_from
+
+from reconciler.sandbox.testing import SandboxControl, SandboxStats
 
 if TYPE_CHECKING:
     from reconciler.sandbox.run import SandboxOptions
@@ -72,7 +72,8 @@ def serve(spec: FleetSpec, name: str, *, port_base: int) -> None:
     from reconciler.sandbox.run import build_simulators
     from reconciler.sandbox.tls import generate_tls_files
 
-    options = sandbox_options(spec, port_base=port_base)
+    # this process's simulator alone: building all four would hold the fleet's gateways four times
+    options = replace(sandbox_options(spec, port_base=port_base), only=(name,))
     clock = SimClock()
     app = SandboxApp(build_simulators(options, clock)[name], clock=clock, faults=FaultInjector(options.faults))
     with tempfile.TemporaryDirectory(prefix="fleet-sandbox-") as tmp:
@@ -100,26 +101,25 @@ class FleetSandbox:
         scheme = "https" if name == "sms-gateway" else "http"
         return f"{scheme}://127.0.0.1:{self.port_base + 1 + SIMULATORS.index(name)}"
 
-    def control(self, name: str, method: str, path: str, body: dict | None = None) -> dict:
-        reply = httpx.request(method, f"{self.url(name)}/_sandbox/{path}", json=body, verify=False, timeout=120)
-        reply.raise_for_status()
-        return reply.json()
+    def control(self, name: str) -> SandboxControl:
+        """The simulator's ``/_sandbox/`` API (its certificate is in the simulator's process: not verified)."""
+        return SandboxControl(self.url(name), verify=False, timeout=120)
 
     def set_latency(self, latency_ms: float) -> None:
         for name in self.processes:
-            self.control(name, "POST", "faults", {"latency_ms": latency_ms})
+            self.control(name).faults(latency_ms=latency_ms)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the simulator processes have used so far."""
         return sum(_cpu_seconds(process.pid) for process in self.processes.values())
 
-    def stats(self) -> dict[str, dict]:
-        return {name: self.control(name, "GET", "stats") for name in self.processes}
+    def stats(self) -> dict[str, SandboxStats]:
+        return {name: self.control(name).stats() for name in self.processes}
 
     def reset(self) -> None:
         """Empty backends again (stats cleared, latency back to 0): call ``set_latency`` afterwards."""
         for name in self.processes:
-            self.control(name, "POST", "reset")
+            self.control(name).reset()
 
 
 def _cpu_seconds(pid: int) -> float:

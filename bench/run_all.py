@@ -29,6 +29,7 @@ BENCHMARKS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
      ("--quick", "--ogangi-in-flight", "16")),
     ("watch_latency", "watch_latency.py", (), ("--quick",)),
     ("sms_memory", "sms_memory.py", (), ("--quick",)),
+    ("growth", "growth.py", ("--sizes", "1000,10000", "--svg", ""), ("--quick",)),
     ("hostile_replies", "hostile_replies.py", (), ("--quick",)),
     ("daemon_starvation", "daemon_starvation.py", (), ("--quick",)),
     ("brake", "brake.py", (), ("--rounds", "1")),

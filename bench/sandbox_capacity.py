@@ -20,6 +20,7 @@ import time
 import httpx
 
 from reconciler.sandbox.run import SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 
 
 async def drive(url: str, method: str, path: str, body: dict | None, headers: dict, seconds: float,
@@ -88,7 +89,7 @@ def main() -> None:
         iot = (sandbox.url("iot-campaigns"), "GET", "/api/campaigns", None, {"Authorization": f"Bearer {token}"})
         for latency in (0, 10):
             for name in ("yateota", "iot-campaigns"):
-                httpx.post(f"{sandbox.url(name)}/_sandbox/faults", json={"latency_ms": latency}).raise_for_status()
+                SandboxControls.of(sandbox)[name].faults(latency_ms=latency)
             figures[f"yateota_rps_latency_{latency}ms"] = measure((*yate, args.seconds, args.concurrency), args.runs)
             figures[f"iot_campaigns_rps_latency_{latency}ms"] = measure((*iot, args.seconds, args.concurrency),
                                                                         args.runs)

@@ -21,13 +21,7 @@ class Kind(StrEnum):
     CAMPAIGN = "Campaign"
     GATEWAY_ASSIGNMENT = "GatewayAssignment"
     SCHEDULE = "Schedule"
-
-
-class BackendType(StrEnum):
-    YATEOTA = "yateota"
-    IOT_CAMPAIGNS = "iot-campaigns"
-    OGANGI = "ogangi"
-    SMS_GATEWAY = "sms-gateway"
+    NOTIFICATION = "Notification"
 
 
 @dataclass(frozen=True, order=True)
@@ -87,13 +81,14 @@ class TlsSettings:
 class BackendSpec:
     """Where a backend lives and how to authenticate.
 
+    ``type`` is a registered backend type (``reconciler.backends.registry``; the loader checks it).
     ``auth`` holds plain strings (user names, public keys, instance ids) and ``SecretRef`` for secrets;
-    which keys exist depends on ``type`` (the schema says). ``options`` carries adapter settings for
+    which keys exist depends on ``type`` (its descriptor says). ``options`` carries adapter settings for
     behaviour the public docs leave open (e.g. YateOTA's auth header name, Ogangi's Base64 padding).
     """
 
     name: str
-    type: BackendType
+    type: str
     url: str
     auth: Mapping[str, str | SecretRef] = field(default_factory=dict)
     limits: BackendLimits = BackendLimits()
@@ -116,12 +111,14 @@ class PackageSpec:
     sha256: str = ""
     size: int = 0
     source: SourceRef | None = None
+    program: str = ""  # an existing program this package is (``reconcile import``): matched by name, never uploaded
 
     @property
     def upload_name(self) -> str:
         """The program name in the backend: the declared name plus the content hash, so a changed
-        file is a new package and an unchanged one is found again without any local state."""
-        return f"{self.name}-{self.sha256[:12]}"
+        file is a new package and an unchanged one is found again without any local state; or the
+        existing program's name when ``program`` is declared."""
+        return self.program or f"{self.name}-{self.sha256[:12]}"
 
 
 # --- Campaigns ---------------------------------------------------------------------------------
@@ -339,6 +336,47 @@ class ScheduleSpec:
     source: SourceRef | None = None
 
 
+# --- Notifications -------------------------------------------------------------------------------
+
+
+class NotificationEvent(StrEnum):
+    """What a Notification can ask to be told about (``reconciler.notify.events`` derives them)."""
+
+    APPLY_FAILED = "apply.failed"  # an action failed, or its outcome is unknown
+    PASS_FAILED = "pass.failed"  # a backend could not be read, or the plan has errors
+    ROLLOUT_WAVE_ADVANCED = "rollout.wave-advanced"
+    ROLLOUT_HALTED = "rollout.halted"  # the failure rate crossed maxFailureRate
+    CAMPAIGN_COMPLETED = "campaign.completed"
+    DRIFT_CORRECTED = "drift.corrected"  # the daemon put back what was changed outside git
+    SMS_UNKNOWN_OUTCOMES = "sms.unknown-outcomes"
+    GATEWAYS_STRANDED = "gateways.stranded"
+
+
+class NotificationFormat(StrEnum):
+    JSON = "json"
+    SLACK = "slack"
+
+
+@dataclass(frozen=True)
+class NotificationSpec:
+    """A destination for events: ``url`` (a reference when the URL itself is a credential, as a Slack
+    webhook's is), the body ``format``, the HMAC-SHA256 ``signing_secret`` and which events it wants;
+    ``campaigns`` narrows them to some campaigns (empty: all)."""
+
+    name: str
+    url: str | SecretRef
+    events: frozenset[NotificationEvent]
+    format: NotificationFormat = NotificationFormat.JSON
+    signing_secret: SecretRef | None = None
+    campaigns: frozenset[str] = frozenset()
+    timeout_seconds: float = 10.0
+    source: SourceRef | None = None
+
+    def wants(self, event: NotificationEvent, campaign: str | None) -> bool:
+        """Whether an ``event`` about ``campaign`` (None: about no campaign) goes to this destination."""
+        return event in self.events and (campaign is None or not self.campaigns or campaign in self.campaigns)
+
+
 # --- The whole declared state -------------------------------------------------------------------
 
 
@@ -351,6 +389,7 @@ class DesiredState:
     campaigns: Mapping[str, CampaignSpec] = field(default_factory=dict)
     assignments: Mapping[str, GatewayAssignmentSpec] = field(default_factory=dict)
     schedules: Mapping[str, ScheduleSpec] = field(default_factory=dict)
+    notifications: Mapping[str, NotificationSpec] = field(default_factory=dict)
     root: str = "."  # the repository root that relative file paths are resolved against
 
     def campaigns_of(self, backend: str) -> list[CampaignSpec]:
@@ -371,5 +410,6 @@ class DesiredState:
             campaigns=campaigns,
             assignments={n: a for n, a in self.assignments.items() if a.campaign in campaigns},
             schedules={n: s for n, s in self.schedules.items() if s.campaign in campaigns},
+            notifications=self.notifications,
             root=self.root,
         )

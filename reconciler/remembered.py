@@ -1,5 +1,7 @@
-"""What the planner may know from the state store, as plain data (no I/O: the planner imports this, never
-the store itself)."""
+"""What the reconciler remembers between runs, as the planner sees it: beside what is declared (``model``)
+and what the backends say (``observed``), what the state store holds (the inventory, last-applied values of
+write-only fields, attempt counts), as plain data. The engine reads it from the store before planning
+(``Store.view``); the planner imports this module, never ``reconciler.state``."""
 
 from __future__ import annotations
 

@@ -172,7 +172,7 @@ def kill_and_rerun(tool: Tool, sandbox: FleetSandbox, run: int, latency_ms: floa
 
 
 def _gateway_numbers(sandbox: FleetSandbox) -> list[str]:
-    state = sandbox.control("sms-gateway", "GET", "state")
+    state = sandbox.control("sms-gateway").state()
     return [message["number"] for message in state["messages"]]
 
 

@@ -1,7 +1,8 @@
 """The HTTP policy every adapter shares: one ``httpx.AsyncClient`` per backend on pooled keep-alive
 connections (``http_transport``), concurrency and rate limits, timeouts, retries with backoff and jitter,
 and translation of every transport, status and parse failure into the exception tree of
-``reconciler.errors`` (always chained with ``from``).
+``reconciler.errors`` (always chained with ``from``). In a pass, the backend's reader, writer and SMS
+sender share one ``BackendHttp`` (``reconciler.backends.sessions``), so its limits hold per backend.
 
 Retry rules (the reason this module exists):
 - nothing reached the server (connect refused / connect timeout): retried, whatever the method;
@@ -61,6 +62,7 @@ from reconciler.errors import (
     UnknownOutcomeError,
 )
 from reconciler.backends.protocol import ConnectContext, RequestObserver
+from reconciler.backends.sessions import BackendSessions
 from reconciler.model import BackendLimits, BackendSpec, TlsSettings
 from reconciler.secrets import Redactor
 
@@ -469,6 +471,7 @@ class BackendHttp:
         rng: random.Random | None = None,
         on_request: RequestObserver | None = None,
         before_write: Callable[[float], None] | None = None,
+        sessions: BackendSessions | None = None,
     ) -> None:
         self.backend = backend
         self.limits = limits
@@ -495,15 +498,25 @@ class BackendHttp:
             transport=BoundedReplies(transport or backend_transport(base_url, verify, limits), limits),
         )
         self._base = str(self.client.base_url).rstrip("/") + "/"  # the path httpx joins relative URLs to
+        self._sessions = sessions
+        if sessions is not None:
+            sessions.adopt(self)
 
     @classmethod
     def for_backend(cls, spec: BackendSpec, ctx: ConnectContext, **options: Any) -> BackendHttp:
         """The policy for a declared backend: its URL, limits and TLS settings, the run's redactor and
         request observer (``options``: auth, headers, and for tests transport and sleep)."""
         return cls(backend=spec.name, base_url=spec.url, limits=spec.limits, tls=spec.tls, root=ctx.root,
-                   redactor=ctx.redactor, on_request=ctx.on_request, before_write=ctx.before_write, **options)
+                   redactor=ctx.redactor, on_request=ctx.on_request, before_write=ctx.before_write,
+                   sessions=ctx.sessions, **options)
 
     async def aclose(self) -> None:
+        """Close the connections; for a client its pass shares (``BackendSessions``), say that this role is
+        done with it: it closes once the pass has ended and no role holds it."""
+        if self._sessions is None or self._sessions.release(self):
+            await self.close_connections()
+
+    async def close_connections(self) -> None:
         await self.client.aclose()
 
     async def call(
@@ -551,7 +564,7 @@ class BackendHttp:
         parse: Callable[[httpx.Response], T],
         request: Mapping[str, Any],
     ) -> T:
-        where = {"backend": self.backend, "operation": operation}
+        where: dict[str, Any] = {"backend": self.backend, "operation": operation}
         async with self._gate:
             await self._rate.acquire()
             if self._before_write is not None and (not idempotent or method in _WRITING_METHODS):

@@ -3,53 +3,26 @@
 A backend is one adapter module exposing a ``BackendAdapter``: its ``traits`` (data the planner reads),
 a ``Reader`` (observe everything the planner needs, with the fewest requests the API allows) and a
 ``Writer`` (perform one action). A dry run only ever constructs Readers, so it cannot write.
-Adding a fifth backend means one adapter module, one simulator module and one registry line.
+Adding a fifth backend means one package (``reconciler/backends/<name>/``: adapter, and a
+``BackendDescriptor`` in its ``__init__``), one simulator package and one registry line
+(``reconciler.backends.registry``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from reconciler.actions import Action, Verb
-from reconciler.model import BackendSpec, BackendType, DesiredState
+from reconciler.actions import Action
+from reconciler.backends.exported import ExportResult
+from reconciler.model import BackendSpec, DesiredState
+from reconciler.backends.sessions import BackendSessions
 from reconciler.observed import BackendObservation
 from reconciler.secrets import Redactor
-
-
-@dataclass(frozen=True)
-class BackendTraits:
-    """What the planner needs to know about a backend type, as data.
-
-    - ``verbs``: the writes this backend supports.
-    - ``replace_fields``: declared fields whose change cannot be applied in place once the campaign is
-      started (the planner plans a replace, gated by ``--allow-replace``).
-    - ``editable_states``: campaign states in which an in-place edit is accepted.
-    - ``approval_states``: states that need an approve before start.
-    - ``write_only``: what cannot be read back (remembered in the state store).
-    - ``batch_limits``: the largest batch per request, by verb value.
-    - ``creates_campaigns``: false where campaigns are created elsewhere and adopted by id.
-    - ``sms_queryable``: the backend can be asked what became of a message sent with our key.
-    - ``message_bound`` (SMS backends): the largest message one recipient may get (``MESSAGE_BOUNDS``).
-    """
-
-    type: BackendType
-    verbs: frozenset[Verb] = frozenset()
-    replace_fields: frozenset[str] = frozenset()
-    editable_states: frozenset[str] = frozenset()
-    approval_states: frozenset[str] = frozenset()
-    write_only: frozenset[str] = frozenset()
-    batch_limits: Mapping[str, int] = field(default_factory=dict)
-    creates_campaigns: bool = True
-    sms_queryable: bool = False
-
-    @property
-    def message_bound(self) -> MessageBound | None:
-        return MESSAGE_BOUNDS.get(self.type)
+from reconciler.traits import BackendTraits as BackendTraits  # where adapters have always found it
 
 
 # --- the size of one SMS ------------------------------------------------------------------------
@@ -112,20 +85,6 @@ class MessageBound:
         return f"{self.max_chars:,} characters, {self.max_bytes:,} UTF-8 bytes and {self.max_segments:,} SMS segments"
 
 
-#: Per SMS backend type, the largest message one recipient may get. Kept here as data so that the loader
-#: checks every rendered message at load time without importing the adapters (and httpx); the senders
-#: check it again before a request is built. Why these numbers:
-#: - sms-gateway: the gateway refuses a ``text`` over 1,500 bytes (error_code 413, seed 003 /
-#:   backends.md); 1,500 bytes take at most 23 segments (1,500 UCS-2 units / 67).
-#: - ogangi: the text travels Base64-encoded in the request path; 1,000 characters and 2,000 UTF-8 bytes
-#:   (2,668 Base64 characters) keep the whole URL well under the 8 KiB many servers and proxies accept,
-#:   and 15 segments is what 1,000 UCS-2 characters take.
-MESSAGE_BOUNDS: Mapping[BackendType, MessageBound] = MappingProxyType({
-    BackendType.SMS_GATEWAY: MessageBound(max_chars=1500, max_bytes=1500, max_segments=23, template_sent=True),
-    BackendType.OGANGI: MessageBound(max_chars=1000, max_bytes=2000, max_segments=15),
-})
-
-
 RequestObserver = Callable[[str, str, str], None]  # (backend, method, status or error) per request sent
 
 
@@ -142,6 +101,8 @@ class ConnectContext:
     #: called before a request that may change a backend, with the longest it can take: the writer
     #: lease's guard (``WriterLease.ensure_time``), so a writer that lost its lease sends nothing
     before_write: Callable[[float], None] | None = None
+    #: the pass's clients, one per backend shared by its reader, writer and sender (None: one per role)
+    sessions: BackendSessions | None = None
 
 
 @runtime_checkable
@@ -168,13 +129,37 @@ class Writer(Protocol):
 
 
 class BackendAdapter(Protocol):
-    """The module-level entry point of one adapter (see ``reconciler.backends.registry``)."""
+    """The module-level entry point of one adapter (see ``reconciler.backends.registry``). Optional:
+    ``exporter(spec, ctx) -> Exporter`` for ``reconcile import`` (see ``exporter_for``)."""
 
     traits: BackendTraits
 
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> Reader: ...
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> Writer: ...
+
+
+# --- import (``reconcile import``): what exists in a backend, as declarations -------------------
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """Turns what a backend has and ``desired`` does not declare into declarations. ``observation`` is what
+    the backend's Reader saw; the exporter may ask for more (a campaign's gateways). Never writes."""
+
+    async def export(self, desired: DesiredState, observation: BackendObservation) -> ExportResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def exporter_for(adapter: BackendAdapter, spec: BackendSpec, ctx: ConnectContext) -> Exporter | None:
+    """The adapter's exporter (its optional ``exporter(spec, ctx)`` method); None, the default, means the
+    backend has nothing to import (its API lists no campaigns or packages)."""
+    make = getattr(adapter, "exporter", None)
+    if make is None:
+        return None
+    exporter: Exporter = make(spec, ctx)
+    return exporter
 
 
 class SmsBackendAdapter(BackendAdapter, Protocol):

@@ -24,6 +24,7 @@ from reconciler.state.lease import DEFAULT_TTL_SECONDS, LeaseHolder
 from reconciler.planner import PlanOptions, PruneMode
 from reconciler.planner.target import parse_targets
 from reconciler.logs import configure_logging
+from reconciler.notify.deliver import deliver_after_apply
 from reconciler.secrets import Redactor
 from reconciler.state.store import DEFAULT_STATE_URL, STATE_ENV
 
@@ -174,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         with progress_for(enabled=not dry_run and args.output == "text") as progress:
             result = run_to_completion(run_pass(request, now=datetime.now(UTC), environ=dict(os.environ),
                                                 redactor=redactor, progress=progress, store=store))
+        if store is not None and result.desired is not None:  # the events this apply queued, best effort
+            run_to_completion(deliver_after_apply(store, result.desired, environ=dict(os.environ), redactor=redactor))
     finally:
         if store is not None:
             store.close()

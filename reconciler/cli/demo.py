@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from reconciler.backends import registry
+from reconciler.backends.descriptor import BackendDescriptor, CampaignFamily
 from reconciler.load import load_desired_state
 from reconciler.model import IotCampaignSpec
 from reconciler.planner.windows import concrete
@@ -66,17 +68,33 @@ def destination_ids(path: Path) -> list[str]:
                    for callback in spec.callbacks.values()})
 
 
+def callback_sender() -> BackendDescriptor:
+    """The backend type whose callbacks the demo shows: the first registered one whose campaigns this tool
+    creates on a gateway fleet and that pushes to the daemon (the IoT campaign manager)."""
+    for descriptor in registry.descriptors():
+        if descriptor.family is CampaignFamily.CREATED and descriptor.push is not None:
+            return descriptor
+    raise RuntimeError("no registered backend type sends callbacks")
+
+
+def receiver_path(descriptor: BackendDescriptor) -> str:
+    """``/webhooks/<segment>`` of a type: the first of its ``push_paths`` (the URL documented longest)."""
+    return f"/webhooks/{(descriptor.push_paths or (descriptor.type,))[0]}"
+
+
 @dataclass
 class WebhookReceiver:
-    """The daemon's webhook receivers, served on loopback: ``url`` is its ``/webhooks/iot/<token>``."""
+    """The daemon's webhook receivers, served on loopback: ``url`` is its ``/webhooks/<sender>/<token>`` for
+    the callbacks of ``source`` (a backend type)."""
 
     url: str
     metrics: Any  # reconciler.daemon.metrics.DaemonMetrics
+    source: str
     events: list[str] = field(default_factory=list)
 
     def counted(self, result: str = "accepted") -> int:
         value = self.metrics.registry.get_sample_value(
-            "reconcile_webhooks_total", {"source": "iot-campaigns", "result": result})
+            "reconcile_webhooks_total", {"source": self.source, "result": result})
         return int(value or 0)
 
 
@@ -103,7 +121,8 @@ def daemon_receiver(host: str = "127.0.0.1") -> Iterator[WebhookReceiver]:
         time.sleep(0.01)
     try:
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield WebhookReceiver(f"http://{host}:{port}/webhooks/iot/{token}", metrics, events)
+        sender = callback_sender()
+        yield WebhookReceiver(f"http://{host}:{port}{receiver_path(sender)}/{token}", metrics, sender.type, events)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -114,7 +133,7 @@ def delivered_callbacks(sandbox: RunningSandbox, receiver: WebhookReceiver, *, t
     """The campaign manager's deliveries to ``receiver`` once none is pending (bounded by ``timeout``)."""
     deadline = time.monotonic() + timeout
     while True:
-        deliveries = httpx.get(f"{sandbox.url('iot-campaigns')}/_sandbox/state", timeout=10).json()["callbackDeliveries"]
+        deliveries = httpx.get(f"{sandbox.url(receiver.source)}/_sandbox/state", timeout=10).json()["callbackDeliveries"]
         mine = [d for d in deliveries["log"] if d["url"] == receiver.url]
         if (deliveries["pending"] == 0 and receiver.counted() >= sum(d.get("status") == 200 for d in mine)) \
                 or time.monotonic() > deadline:
@@ -129,7 +148,7 @@ def show_callbacks(deliveries: list[dict[str, Any]], receiver: WebhookReceiver) 
         print(f"  {payload.get('event', '?'):<18} {payload.get('gatewayId', '?'):<10} {payload.get('state', '?'):<24} "
               f"-> {outcome}")
     print(f"{len(deliveries)} callback(s) delivered; the receiver accepted {receiver.counted()} "
-          "(reconcile_webhooks_total{source=\"iot-campaigns\",result=\"accepted\"}); "
+          f"(reconcile_webhooks_total{{source=\"{receiver.source}\",result=\"accepted\"}}); "
           "`reconcile watch` runs a pass for each")
 
 
@@ -157,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
                 print(STEP.format("5/6 status: reconcile status " + path))
                 main(["status", path, *state])
                 print(STEP.format("6/6 callbacks the campaign manager posted to the daemon's receiver "
-                                  "(POST /webhooks/iot/<token>)"))
+                                  f"(POST {receiver_path(callback_sender())}/<token>)"))
                 show_callbacks(delivered_callbacks(sandbox, receiver), receiver)
         except (RuntimeError, TimeoutError, OSError) as exc:
             print(f"reconcile demo: cannot start the sandbox: {exc} "

@@ -1,4 +1,5 @@
-"""``reconcile sandbox``: the four simulators on loopback until Ctrl-C or SIGTERM."""
+"""``reconcile sandbox``: the simulators (the four built-in ones and any registered plug-in) on loopback
+until Ctrl-C or SIGTERM. Each simulator's banner line comes from its descriptor (``reconciler.sandbox.registry``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.sandbox.faults import FaultSettings
+from reconciler.sandbox.registry import simulators
 from reconciler.sandbox.run import DEFAULT_PORT_BASE, RunningSandbox, SandboxOptions, running_sandbox
 
 BANNER = """\
 campaign-reconciler sandbox (simulated backends; nothing leaves this machine)
-  YateOTA         {yateota}/api.php     secret: sandbox-secret (header X-Authentication)
-  IoT campaigns   {iot-campaigns}/api   user admin / admin (all permissions)
-  Ogangi          {ogangi}/rest/api     instance 7, public key sandbox-public, private key sandbox-private
-  SMS gateway     {sms-gateway}/api   admin / admin (Digest or Basic; self-signed, CA: {ca})
-Control: GET /_sandbox/stats, /_sandbox/state; POST /_sandbox/faults, /_sandbox/clock, /_sandbox/reset
+{simulators}Control: GET /_sandbox/stats, /_sandbox/state; POST /_sandbox/faults, /_sandbox/clock, /_sandbox/reset
 {destinations}Press Ctrl-C to stop."""
 
 
@@ -71,10 +69,11 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
 
 
 def banner(sandbox: RunningSandbox, destinations: dict[str, str] | None = None) -> str:
-    urls = {name: server.url for name, server in sandbox.servers.items()}
+    running = "".join(d.banner_line(sandbox.url(d.type), str(sandbox.tls.ca_file)) + "\n"
+                      for d in simulators() if d.type in sandbox.servers)
     lines = "".join(f"IoT callbacks to destination {name!r} go to {redact_token(url)}\n"
                     for name, url in sorted((destinations or {}).items()))
-    return BANNER.format(**urls, ca=sandbox.tls.ca_file, destinations=lines)
+    return BANNER.format(simulators=running, destinations=lines)
 
 
 def redact_token(url: str) -> str:

@@ -1,7 +1,8 @@
 """``reconcile status [PATH...]``: per declared campaign, progress as the backends report it, and for IoT
 campaigns the gateways that are stranded (their schedule window ended before they finished the step it
 gates). Stranded gateways are what the planner finds (``Plan.stranded``): status plans, without printing
-or applying anything, from the same observation and the store's last-applied windows.
+or applying anything, from the same observation and the store's last-applied windows
+(``reconciler.engine.status_read``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.registry import adapter_for
 from reconciler.cli.apply import add_common_arguments
 from reconciler.cli.event_loop import run_to_completion
 from reconciler.cli.render import render_diagnostics
 from reconciler.engine.progress_report import CampaignProgress, campaign_progress
-from reconciler.engine.reconcile import observe_declared
-from reconciler.errors import StateStoreError
+from reconciler.engine.status_read import read_status
 from reconciler.logs import configure_logging
-from reconciler.model import DesiredState, IotCampaignSpec
-from reconciler.observed import ObservedState
-from reconciler.planner import PlanInput, PlanOptions, StrandedGateways, plan
-from reconciler.planner.plan import SmsOutlook
+from reconciler.model import IotCampaignSpec
+from reconciler.planner import StrandedGateways
 from reconciler.secrets import Redactor
-from reconciler.state.store import StoreView, open_store
 
 
 def register(subparsers: Any) -> None:
@@ -68,41 +64,17 @@ def stranded_line(stuck: StrandedGateways) -> str:
             f"finished, the first at {stuck.since}; {then}")
 
 
-def find_stranded(desired: DesiredState, observed: ObservedState, sms: Mapping[str, SmsOutlook], *,
-                  state_url: str | None, now: datetime) -> dict[str, StrandedGateways]:
-    """Per IoT campaign, its stranded gateways, as a plan at ``now`` finds them (read-only: a missing store is
-    not created; without one, the last-applied occurrences of recurring windows are unknown and only fixed
-    windows can strand a gateway)."""
-    view = StoreView(available=False)
-    if state_url is not None:
-        try:
-            store = open_store(state_url, writer=False)
-        except StateStoreError:
-            store = None
-        if store is not None:
-            try:
-                view = store.state.view()
-            except StateStoreError:
-                pass
-            finally:
-                store.close()
-    traits = {name: adapter_for(spec.type).traits for name, spec in desired.backends.items()}
-    decided = plan(PlanInput(desired, observed, traits, view, now, PlanOptions(reapply_unknown=False), sms))
-    return {s.campaign: s for s in decided.stranded}
-
-
 def run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor=redactor, level=os.environ.get("RECONCILE_LOG_LEVEL", "warning"))
-    result, sms = run_to_completion(observe_declared(list(args.paths) or [Path("campaigns.d")], root=args.root,
-                                               environ=dict(os.environ), redactor=redactor,
-                                               state_url=None if args.no_state else args.state))
+    result = run_to_completion(read_status(list(args.paths) or [Path("campaigns.d")], root=args.root,
+                                           environ=dict(os.environ), redactor=redactor,
+                                           state_url=None if args.no_state else args.state, now=datetime.now(UTC)))
     if result.desired is None or result.observed is None:
         print(redactor.scrub(render_diagnostics(result.diagnostics)), file=sys.stderr)
         return 1
-    rows = campaign_progress(result.desired, result.observed, sms)
-    stranded = find_stranded(result.desired, result.observed, sms, state_url=None if args.no_state else args.state,
-                             now=datetime.now(UTC))
+    rows = campaign_progress(result.desired, result.observed, result.sms)
+    stranded = result.stranded
     if args.output == "json":
         iot = {name for name, spec in result.desired.campaigns.items() if isinstance(spec, IotCampaignSpec)}
         print(json.dumps({"campaigns": [{**asdict(r), **({"stranded": _stranded_json(stranded.get(r.campaign))}

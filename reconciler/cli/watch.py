@@ -29,8 +29,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "watch", help="run as a daemon: re-apply on file changes and correct drift on an interval",
         description="Reconcile continuously: on file changes (or new commits with --git), every --resync "
-                    "seconds to correct drift, and when a failed action is due for a retry. Serves /healthz, "
-                    "/readyz, /metrics, /status and webhook receivers on --listen.")
+                    "seconds to correct drift, and when a failed action is due for a retry. Serves a read-only "
+                    "dashboard at /, /healthz, /readyz, /metrics, /status and webhook receivers on --listen.")
     add_common_arguments(parser)
     parser.add_argument("--listen", default="127.0.0.1:8790", metavar="HOST:PORT",
                         help="address of the HTTP endpoints (default %(default)s)")
@@ -45,10 +45,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--webhook-token-env", metavar="NAME",
                         help="environment variable holding the token that webhook URLs must carry")
     parser.add_argument("--webhook-token-file", type=Path, metavar="PATH", help="file holding that token")
-    parser.add_argument("--status-token-env", metavar="NAME",
-                        help="environment variable holding the token /status requires (Authorization: Bearer "
-                             "TOKEN); without a token /status is served on a loopback --listen address only")
-    parser.add_argument("--status-token-file", type=Path, metavar="PATH", help="file holding that token")
+    parser.add_argument("--ui-token-env", metavar="NAME",
+                        help="environment variable holding the token the dashboard (/), its event stream and "
+                             "/status require (Authorization: Bearer TOKEN, or the dashboard's sign-in form); "
+                             "without a token they are served on a loopback --listen address only")
+    parser.add_argument("--ui-token-file", type=Path, metavar="PATH", help="file holding that token")
+    parser.add_argument("--status-token-env", metavar="NAME", help="the older name of --ui-token-env")
+    parser.add_argument("--status-token-file", type=Path, metavar="PATH", help="the older name of --ui-token-file")
     parser.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
                         help="most HTTP connections open at once (default %(default)s; never more than the "
                              "descriptor limit less a reserve for the state store)")
@@ -100,8 +103,15 @@ def webhook_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
     return _token(args.webhook_token_env, args.webhook_token_file, redactor)
 
 
-def status_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
-    return _token(args.status_token_env, args.status_token_file, redactor)
+def ui_token(args: argparse.Namespace, redactor: Redactor) -> str | None:
+    """The one token of the dashboard and /status; ``--status-token-*`` (its older name) still work, and
+    naming two different tokens is an error rather than a guess."""
+    token = _token(args.ui_token_env, args.ui_token_file, redactor)
+    older = _token(args.status_token_env, args.status_token_file, redactor)
+    if token is not None and older is not None and token != older:
+        raise ReconcilerError("--ui-token-* and --status-token-* name different tokens; they are one token "
+                              "(--status-token-* is the older name): give one")
+    return token if token is not None else older
 
 
 def listen_problem(listen: str) -> str:
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         token = webhook_token(args, redactor)
-        shown_to = status_token(args, redactor)
+        shown_to = ui_token(args, redactor)
     except ReconcilerError as exc:
         print(f"reconcile watch: {exc}", file=sys.stderr)
         return 1
@@ -142,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     # Descriptors: as many as the hard limit allows, and the HTTP server keeps a reserve of them for the
     # state store (thousands of idle connections once left it none: "cannot open state store").
     soft, hard = raise_open_files_limit()
-    configure_server(ServerOptions(status_token=shown_to, max_connections=args.max_connections,
+    configure_server(ServerOptions(ui_token=shown_to, max_connections=args.max_connections,
                                    header_timeout_s=args.header_timeout))
     ignore_files(store_files(args.state))  # a store inside the watched tree must not trigger passes
     log.info("daemon.limits", open_files=soft, open_files_hard=hard,

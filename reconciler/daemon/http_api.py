@@ -11,8 +11,9 @@ decides the daemon is alive and the state store needs descriptors of its own. So
   backends; at the cap, the connection waiting longest for a request is closed to admit the new one (a
   probe's request arrives right after its connect), and a new one is refused only when every open
   connection is busy with a request;
-- ``/status`` (the declarations and what was observed) is served on a non-loopback address only with a
-  status token, and then only to ``Authorization: Bearer <token>`` (constant-time compare).
+- ``/status`` (the declarations and what was observed) and the dashboard are served on a non-loopback
+  address only with a UI token, and then only to ``Authorization: Bearer <token>`` or the dashboard's
+  sign-in cookie (``reconciler.daemon.dashboard.auth.AccessGuard``).
 
 The options are process settings: ``reconcile watch`` sets them once (``configure_server``) before the
 service builds its server.
@@ -22,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
-import json
 import resource
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +35,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from reconciler.daemon.dashboard.auth import AccessGuard
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.webhooks import WebhookReceivers
 
@@ -48,7 +48,7 @@ log = structlog.get_logger("reconciler.daemon.http")
 
 @dataclass(frozen=True)
 class ServerOptions:
-    status_token: str | None = None
+    ui_token: str | None = None  # guards the dashboard and /status (--ui-token-env, or --status-token-env)
     header_timeout_s: float = 5.0  # a request head must be complete this long after accept (or the last reply)
     keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
     max_connections: int = 4096
@@ -73,7 +73,8 @@ def server_options() -> ServerOptions:
 
 
 def build_app(*, metrics: DaemonMetrics, ready: Callable[[], tuple[bool, str]],
-              status: Callable[[], dict[str, Any]], webhooks: WebhookReceivers) -> Starlette:
+              status: Callable[[], dict[str, Any]], webhooks: WebhookReceivers,
+              dashboard: Sequence[BaseRoute] = ()) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -90,8 +91,8 @@ def build_app(*, metrics: DaemonMetrics, ready: Callable[[], tuple[bool, str]],
     return Starlette(routes=[
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics_endpoint),
         Route("/status", status_endpoint),
-        Route("/webhooks/sms-gateway/{token}", webhooks.sms_gateway, methods=["POST"]),
-        Route("/webhooks/iot/{token}", webhooks.iot_callback, methods=["POST"]),
+        Route("/webhooks/{backend}/{token}", webhooks.receive, methods=["POST"]),
+        *dashboard,
     ])
 
 
@@ -270,7 +271,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-# --- /status ---------------------------------------------------------------------------------------
+# --- the address ----------------------------------------------------------------------------------
 
 
 def is_loopback(host: str) -> bool:
@@ -283,63 +284,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                   Awaitable[None]]
-
-
-class StatusGuard:
-    """``/status`` needs ``Authorization: Bearer <token>`` when a token is set, and is not served at all on
-    a non-loopback address without one. Everything else passes through."""
-
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback: bool) -> None:
-        self.app = app
-        self.token = token.encode("utf-8", "surrogatepass") if token else None
-        self.loopback = loopback
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
-        if scope["type"] == "http" and scope.get("path", "").rstrip("/") == "/status":
-            refusal = self._refusal(scope)
-            if refusal is not None:
-                status, headers, message = refusal
-                body = json.dumps({"error": message}).encode()
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode()), *headers]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-    def _refusal(self, scope: MutableMapping[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], str] | None:
-        if self.token is None:
-            if self.loopback:
-                return None
-            return (403, [], "/status is not served on a non-loopback address without a token: start the daemon "
-                             "with --status-token-env NAME and send Authorization: Bearer <token>")
-        given = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                given = value
-                break
-        scheme, _, credentials = given.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token):
-            return None
-        return (401, [(b"www-authenticate", b'Bearer realm="reconcile"')],
-                "/status needs Authorization: Bearer <the status token>")
-
-
 def http_server(app: Starlette, listen: str, options: ServerOptions | None = None) -> QuietServer:
     options = options or _options
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     loopback = is_loopback(host)
-    if not loopback and options.status_token is None:
+    if not loopback and options.ui_token is None:
         log.warning("http.status_not_served", listen=listen,
-                    reason="a non-loopback address without a status token; use --status-token-env NAME")
+                    reason="a non-loopback address without a UI token: /status and the dashboard answer 403; "
+                           "use --ui-token-env NAME")
     budget = connection_budget(options)
     guard = ConnectionGuard(options, budget)
     protocol = type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"guard": guard})
-    config = uvicorn.Config(StatusGuard(app, token=options.status_token, loopback=loopback), host=host,
+    config = uvicorn.Config(AccessGuard(app, token=options.ui_token, loopback=loopback), host=host,
                             port=int(port), log_level="warning", access_log=False, lifespan="off",
                             log_config=None, http=protocol, ws="none",
                             timeout_keep_alive=options.keep_alive_s,  # type: ignore[arg-type]

@@ -20,9 +20,10 @@ import structlog
 
 from reconciler.actions import Action
 from reconciler.backends.protocol import ConnectContext, SmsSender
-from reconciler.backends.registry import adapter_for
+from reconciler.engine.connect import sms_sender_for
 from reconciler.engine.sms import SmsCampaignRun
-from reconciler.errors import BackendError, ReconcilerError
+from reconciler.engine.sms_dispatch import raise_if_refused
+from reconciler.errors import BackendError, PermanentBackendError, ReconcilerError
 from reconciler.model import DesiredState, SmsCampaignSpec, SmsRunState
 from reconciler.state.lease import LeaseLostError
 from reconciler.state.store import Store
@@ -84,8 +85,9 @@ class BackgroundSends:
             self._last_spec[name] = spec
             if self._latest is None:
                 self._latest = desired
-            sender = adapter_for(desired.backends[spec.backend].type).sms_sender(  # type: ignore[attr-defined]
-                desired.backends[spec.backend], ctx)
+            sender = sms_sender_for(desired.backends[spec.backend], ctx)
+            if sender is None:
+                raise PermanentBackendError("this backend sends no SMS", backend=spec.backend, operation="send-sms")
             ports = tuple(sorted({p for a in desired.assignments_of(name) for p in a.ports}))
             run = SmsCampaignRun(spec=spec, desired=desired, sender=sender, ledger=store.ledger, ports=ports,
                                  now=self._now, lease=store.lease, risk_duplicates=risk_duplicates, steering=self)
@@ -98,6 +100,7 @@ class BackgroundSends:
     async def _run(self, name: str, run: SmsCampaignRun, sender: SmsSender) -> None:
         try:
             report = await run.run()
+            raise_if_refused(report, run.backend)  # recorded below: the next pass reports it, the daemon backs off
             log.info("sms.background_done", campaign=name, sent=report.sent, accepted=report.accepted,
                      failed=report.failed, unknown=report.unknown, held=report.held)
         except LeaseLostError as exc:

@@ -19,23 +19,27 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from reconciler.daemon.dashboard.app import Dashboard
+from reconciler.daemon.clock import SYSTEM_CLOCK, Clock, sleep_unless
 from reconciler.daemon.git_source import GitSource, GitSourceError
 from reconciler.daemon.health import ResourceHealth, fingerprints
 from reconciler.daemon.http_api import build_app, http_server
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.sends import BackgroundSends
 from reconciler.daemon.scope import DECLARATION_TRIGGERS, LastSeen, backend_prints, changed_backends
-from reconciler.daemon.triggers import PassTrigger, every, watch_files
+from reconciler.daemon.triggers import PassTrigger, every, fire_after, watch_files
 from reconciler.daemon.webhooks import WebhookReceivers
 from reconciler.engine.progress_report import campaign_progress
 from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desired
 from reconciler.load import load_desired_state
+from reconciler.notify.deliver import Deliverer
+from reconciler.notify.drift import drift_baseline
 from reconciler.model import DesiredState, Kind, ResourceKey
 from reconciler.secrets import Redactor
 from reconciler.engine.store_access import request_bound
@@ -66,7 +70,9 @@ class WatchSettings:
 
 
 class WatchService:
-    def __init__(self, settings: WatchSettings, *, environ: dict[str, str], redactor: Redactor) -> None:
+    def __init__(self, settings: WatchSettings, *, environ: dict[str, str], redactor: Redactor,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock  # when to resync and retry, and the time passes plan at (tests move it by hand)
         self.settings = settings
         self.environ = environ
         self.redactor = redactor
@@ -84,10 +90,13 @@ class WatchService:
         self.store: Store | None = None
         self.lease: WriterLease | None = None
         self.stranded: dict[str, dict[str, Any]] = {}  # campaign -> StrandedGateways.as_json()
+        self.notify_wake = asyncio.Event()  # set after each pass: the outbox may hold new notifications
+        self.last_pass_at: datetime | None = None  # when the last pass started (the drift baseline's time)
         self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
-                                     now=lambda: datetime.now(UTC))
+                                     now=clock.now)
         self.role = "starting"
         self.git = GitSource(settings.git_url, settings.git_branch, Path(".reconciler")) if settings.git_url else None
+        self.dashboard = Dashboard(self, scrub=redactor.scrub)  # the read-only pages at / (reads, never writes)
 
     # --- what the endpoints show ------------------------------------------------------------------
 
@@ -108,7 +117,7 @@ class WatchService:
                                   "reason": self.seen.reasons.get(key, ""),
                                   "stranded": self.stranded.get(row.campaign, {"count": 0}),
                                   "blocked": self.health.blocked(ResourceKey(Kind.CAMPAIGN, row.campaign),
-                                                                 time.time())})
+                                                                 self.clock.now().timestamp())})
         return {"ready": self.ready()[0], "role": self.role, "lease_token": self.lease.token if self.lease else None,
                 "revision": self.git.revision if self.git else "",
                 "passes": self.passes, "last_error": self.last_error, "resources": resources}
@@ -130,12 +139,13 @@ class WatchService:
         webhooks = WebhookReceivers(token=self.settings.webhook_token, metrics=self.metrics, ledger=self.ledger,
                                     on_event=self.trigger.fire)
         server = http_server(build_app(metrics=self.metrics, ready=self.ready, status=self.status,
-                                       webhooks=webhooks), self.settings.listen)
+                                       webhooks=webhooks, dashboard=self.dashboard.routes()), self.settings.listen)
         server_task = asyncio.create_task(_serve(server))
         if not await _listening(server, server_task):
             log.error("daemon.cannot_listen", listen=self.settings.listen,
                       hint="the address is in use or cannot be bound here; choose another --listen HOST:PORT")
             return 1
+        dashboard_task = asyncio.create_task(self.dashboard.run(), name="dashboard")
         try:
             self.store = open_store(self.settings.state_url, writer=True)
             assert self.store is not None
@@ -150,8 +160,10 @@ class WatchService:
             log.error("daemon.store_failed", error=self.redactor.scrub(str(exc)))
             return 1
         finally:
+            await self.dashboard.close()  # its event streams end, so the server's shutdown does not wait on them
             server.should_exit = True
             await server_task
+            await dashboard_task
             if self.store is not None:
                 self.store.close()
 
@@ -173,10 +185,7 @@ class WatchService:
                     told = True
                 self.role = "standby"
                 self.metrics.set_role("standby")
-                try:
-                    await asyncio.wait_for(self.stop.wait(), timeout=min(0.5, self.settings.lease_ttl / 3))  # a cheap read
-                except TimeoutError:
-                    pass
+                await sleep_unless(self.clock, min(0.5, self.settings.lease_ttl / 3), self.stop)  # then a cheap read
                 continue
             self.store.lease = self.lease = lease
             self.role = "active"
@@ -203,16 +212,19 @@ class WatchService:
         self.trigger.fire("lease lost")
 
     async def _loop(self) -> None:
-        background = [asyncio.create_task(every(self.settings.resync_seconds, "resync", self.trigger, self.stop))]
+        background = [asyncio.create_task(every(self.settings.resync_seconds, "resync", self.trigger, self.stop,
+                                                clock=self.clock))]
+        background.append(asyncio.create_task(self._deliverer().run(stop=self.stop, wake=self.notify_wake)))
         if self.git is not None:
-            background.append(asyncio.create_task(every(self.settings.git_interval, "git", self.trigger, self.stop)))
+            background.append(asyncio.create_task(every(self.settings.git_interval, "git", self.trigger, self.stop,
+                                                        clock=self.clock)))
         else:
             # an event of its own: watchfiles sets the one it is given when its task is cancelled, and this
             # loop also ends when the lease is lost, which must not look like a shutdown
             background.append(asyncio.create_task(
                 watch_files(self.settings.paths, self.trigger, asyncio.Event(), debounce_ms=self.settings.debounce_ms)))
         self.trigger.fire("start")
-        retry_timer: asyncio.TimerHandle | None = None
+        retry_timer: asyncio.Task[None] | None = None
         try:
             while not self.stop.is_set() and self.lock_held:
                 reasons = await self.trigger.wait()
@@ -223,16 +235,19 @@ class WatchService:
                     retry_timer.cancel()
                 retry_timer = self._schedule_retry()
         finally:
-            for task in background:
+            for task in background + ([retry_timer] if retry_timer is not None else []):
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self.sends.cancel_all()
 
-    def _schedule_retry(self) -> asyncio.TimerHandle | None:
-        when = self.health.next_retry(time.time())
+    def _schedule_retry(self) -> asyncio.Task[None] | None:
+        """A pass when the earliest backed-off resource is due again (None: nothing is backing off)."""
+        now = self.clock.now().timestamp()
+        when = self.health.next_retry(now)
         if when is None:
             return None
-        return asyncio.get_running_loop().call_later(max(when - time.time(), 0.05), self.trigger.fire, "retry")
+        return asyncio.create_task(fire_after(max(when - now, 0.05), "retry", self.trigger, clock=self.clock),
+                                   name="retry")
 
     async def _bounded_pass(self, reasons: set[str]) -> None:
         task = asyncio.create_task(self.one_pass(reasons))
@@ -255,7 +270,7 @@ class WatchService:
         self.trigger.fire("stop")
 
     async def one_pass(self, reasons: set[str]) -> None:
-        started = time.monotonic()
+        started = time.monotonic()  # how long the pass's work takes: real time, whatever the clock says
         paths = self.settings.paths
         if self.git is not None:
             try:
@@ -277,18 +292,28 @@ class WatchService:
             log.info("pass.skipped", reasons=sorted(reasons), note="no backend's declarations changed")
             return
         target = desired if scope is None else desired.only_backends(scope)
-        now = time.time()
+        now = self.clock.now().timestamp()
+        drift = drift_baseline(previous=self.declared_prints, current=declared, resources=prints, desired=desired,
+                               failing=self.health.failures.keys() | self.health.stalled.keys(), since=self.last_pass_at)
+        self.last_pass_at = self.clock.now()
         request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url,
-                          command="reconcile watch", revision=self.git.revision if self.git else None)
-        result = await reconcile_desired(target, request, now=datetime.now(UTC), environ=self.environ,
+                          command="reconcile watch", revision=self.git.revision if self.git else None, drift=drift)
+        result = await reconcile_desired(target, request, now=self.clock.now(), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
                                          on_request=self.metrics.record_request, store=self.store,
                                          send_performers=self._send_performers)
+        self.notify_wake.set()
         if result.lease_lost or (self.lease is not None and self.lease.lost):
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
             return
         self.declared_prints = declared
         self._record(result, prints, reasons, time.monotonic() - started, scope)
+
+    def _deliverer(self) -> Deliverer:
+        """Sends the outbox's notifications while this daemon is the writer (``reconciler.notify.deliver``)."""
+        assert self.store is not None
+        return Deliverer(db=self.store.db, lease=self.lease, desired=lambda: self.last_good, environ=self.environ,
+                         redactor=self.redactor)
 
     def _send_performers(self, desired: DesiredState, store: Store, ctx: Any) -> Any:
         risk = self.settings.request.options.risk_duplicate_sms
@@ -307,6 +332,7 @@ class WatchService:
             self.last_good = loaded.desired
             return loaded.desired
         self.metrics.invalid.inc()
+        self.dashboard.feed.declarations_invalid(loaded.diagnostics, self.git.revision if self.git else "")
         for diagnostic in loaded.diagnostics:
             log.error("declarations.invalid", problem=diagnostic.format())
         self.last_error = f"{len(loaded.diagnostics)} problem(s) in the declarations; the last good state is kept"
@@ -316,11 +342,12 @@ class WatchService:
                 scope: set[str] | None) -> None:
         self.passes += 1
         self._remember(result, scope)
+        self.dashboard.feed.pass_done(result, reasons, seconds, scope)
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.passes.labels("ok" if result.ok else "failed").inc()
         if result.report is not None:
             self.metrics.record_report(result.report)
-            self.health.record(result.report, prints, time.time())
+            self.health.record(result.report, prints, self.clock.now().timestamp())
             if "resync" in reasons and result.report.outcomes:
                 self.metrics.drift.inc()
         ledger = self.ledger()

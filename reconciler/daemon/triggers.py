@@ -16,6 +16,8 @@ from pathlib import Path
 import structlog
 from watchfiles import Change, DefaultFilter, awatch
 
+from reconciler.daemon.clock import SYSTEM_CLOCK, Clock, sleep_unless
+
 log = structlog.get_logger("reconciler.daemon")
 
 
@@ -84,10 +86,16 @@ async def watch_files(paths: Sequence[Path], trigger: PassTrigger, stop: asyncio
         trigger.fire("files")
 
 
-async def every(seconds: float, reason: str, trigger: PassTrigger, stop: asyncio.Event) -> None:
-    """Fire ``reason`` every ``seconds`` until ``stop`` (the resync that corrects drift, git polling)."""
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except TimeoutError:
-            trigger.fire(reason)
+async def every(seconds: float, reason: str, trigger: PassTrigger, stop: asyncio.Event, *,
+                clock: Clock = SYSTEM_CLOCK) -> None:
+    """Fire ``reason`` every ``seconds`` of ``clock`` until ``stop`` (the resync that corrects drift, git
+    polling)."""
+    while not await sleep_unless(clock, seconds, stop):
+        trigger.fire(reason)
+
+
+async def fire_after(seconds: float, reason: str, trigger: PassTrigger, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Fire ``reason`` once, ``seconds`` of ``clock`` from now (the earliest retry of a backed-off resource);
+    cancel the task to call it off."""
+    await clock.sleep(seconds)
+    trigger.fire(reason)

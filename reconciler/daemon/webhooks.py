@@ -1,6 +1,10 @@
-"""Webhook receivers: the SMS gateway's pushes and the IoT campaign manager's callbacks.
+"""Webhook receivers: one route, ``POST /webhooks/<backend type>/<token>``, for what backends push (the SMS
+gateway's sending results, the IoT campaign manager's callbacks, a plug-in's own).
 
-Neither sender can sign, so each receiver URL carries a secret token (``/webhooks/<source>/<token>``),
+The backend type's descriptor reads the body (its ``push`` parser) into a ``PushReport``: ledger rows to
+settle and whether to run a pass; this module only authenticates, bounds and counts. A type answers to its
+own name and to its descriptor's ``push_paths`` (``/webhooks/iot/<token>``, handed out before the route was
+generic); any other segment is 404. No sender can sign, so each receiver URL carries a secret token,
 compared in constant time as UTF-8 bytes (any token a URL can carry, non-ASCII included, is just a wrong
 token: 404, counted as unauthenticated). Bodies over ``MAX_BODY`` are refused, and so is a body that takes
 longer than ``BODY_TIMEOUT_S`` to arrive; a body seen in the last hour is a replay and is ignored
@@ -21,9 +25,10 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconciler.backends.sms_gateway.replies import GatewayPushError, parse_push
+from reconciler.backends.descriptor import PushError
+from reconciler.backends.registry import push_receiver
 from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.engine.sms_push import apply_gateway_push
+from reconciler.engine.pushes import settle_pushed
 from reconciler.state.ledger import SendLedger
 
 log = structlog.get_logger("reconciler.daemon.webhooks")
@@ -31,6 +36,7 @@ MAX_BODY = 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 REPLAY_WINDOW_S = 3600
 REPLAY_MEMORY = 10_000
+LOG_FIELDS, LOG_KEY_CHARS, LOG_VALUE_CHARS = 8, 32, 64  # what a parser's log fields may add to one event
 
 
 def _utf8(text: str) -> bytes:
@@ -91,35 +97,25 @@ class WebhookReceivers:
             return JSONResponse({"ignored": "replay"})
         return body
 
-    async def sms_gateway(self, request: Request) -> Response:
-        body = await self._accept(request, "sms-gateway")
+    async def receive(self, request: Request) -> Response:
+        """One push: authenticated, bounded, read by its backend type's parser, then acted on."""
+        receiver = push_receiver(str(request.path_params.get("backend", "")))
+        if receiver is None or receiver.push is None:
+            return JSONResponse({"error": "unknown receiver"}, status_code=404)
+        source = receiver.type
+        body = await self._accept(request, source)
         if isinstance(body, Response):
             return body
         try:
-            push = parse_push(json.loads(body))
-        except (ValueError, RecursionError, GatewayPushError) as exc:  # RecursionError: absurdly nested JSON
-            self._metrics.webhooks.labels("sms-gateway", "malformed").inc()
+            report = receiver.push(body)
+        except (PushError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            self._metrics.webhooks.labels(source, "malformed").inc()
             return JSONResponse({"error": str(exc)[:200]}, status_code=400)
-        ledger = self._ledger()
-        moved = apply_gateway_push(ledger, push) if ledger is not None else 0
-        self._metrics.webhooks.labels("sms-gateway", "accepted").inc()
-        log.info("webhook.sms_gateway", kind=push.kind.value, settled=moved)
-        if push.kind.value != "results":
-            self._on_event("sms-gateway push")
-        return JSONResponse({"accepted": True, "settled": moved})
-
-    async def iot_callback(self, request: Request) -> Response:
-        body = await self._accept(request, "iot-campaigns")
-        if isinstance(body, Response):
-            return body
-        try:
-            event = json.loads(body)
-            if not isinstance(event, dict):
-                raise ValueError("not an object")
-        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-            self._metrics.webhooks.labels("iot-campaigns", "malformed").inc()
-            return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
-        self._metrics.webhooks.labels("iot-campaigns", "accepted").inc()
-        log.info("webhook.iot", campaign=str(event.get("campaignId", ""))[:64], state=str(event.get("state", ""))[:64])
-        self._on_event("iot callback")
-        return JSONResponse({"accepted": True})
+        ledger = self._ledger() if report.fates else None
+        moved = settle_pushed(ledger, report.fates) if ledger is not None and report.fates else 0
+        self._metrics.webhooks.labels(source, "accepted").inc()
+        fields = {str(k)[:LOG_KEY_CHARS]: str(v)[:LOG_VALUE_CHARS] for k, v in list(report.log.items())[:LOG_FIELDS]}
+        log.info("webhook.received", **{**fields, "backend": source, "settled": moved})
+        if report.wake is not None:
+            self._on_event(report.wake)
+        return JSONResponse({"accepted": True} if report.fates is None else {"accepted": True, "settled": moved})

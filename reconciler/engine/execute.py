@@ -2,7 +2,10 @@
 each backend's limits allow, and turns every failure into an ``Outcome``.
 
 - an action starts when all it depends on succeeded; if one did not, it is skipped (and says why);
-- a failure affects only its dependents; unrelated actions go on;
+- a failure affects only its dependents; unrelated actions go on. That holds for any exception an action
+  raises, a bug included (an unexpected one is logged with its type and where it was raised, scrubbed of
+  secrets), except those that must stop the whole run: a lost writer lease, and cancellation or interrupt
+  (``CancelledError``, ``KeyboardInterrupt`` and ``SystemExit`` are not ``Exception``: never caught here);
 - ``Produced`` references (e.g. the id of a campaign created earlier in the plan) are filled in first;
 - what must be remembered (inventory, last-applied write-only values, attempts) is recorded in the
   state store as outcomes arrive.
@@ -12,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -31,6 +36,8 @@ from reconciler.state.store import InventoryEntry, StateStore
 
 log = structlog.get_logger("reconciler.engine")
 APPLIED_FLUSH_EVERY = 500
+#: characters of an unexpected exception's message an outcome keeps (a bug may put a whole reply in one)
+MAX_UNEXPECTED_MESSAGE = 500
 
 
 class OutcomeStatus(StrEnum):
@@ -122,15 +129,12 @@ class Executor:
             self._progress.done(outcome)
 
     async def _apply(self, planned: Action) -> Outcome:
-        action = self._resolve(planned)
         started = time.monotonic()
-        if action.verb is Verb.RETRY_PARTICIPANT and self._store is not None:
-            self._store.add_attempt(action.backend, memory.participant_key(
-                int(action.params["campaign_id"]), int(action.params["participant_id"])))
-        perform = self._performers.get(action.verb) or (
-            _adopt if action.verb is Verb.ADOPT_CAMPAIGN else self._writers[action.backend].apply)
+        action = planned
         try:
-            produced = await perform(action)
+            action = self._resolve(planned)
+            produced = await self._perform(action)
+            self._record(action, produced)
         except UnknownOutcomeError as exc:
             return self._finish(action, OutcomeStatus.UNKNOWN, str(exc), started)
         except LeaseLostError:
@@ -138,8 +142,28 @@ class Executor:
         except ReconcilerError as exc:  # backend refusals, store failures: reported per action
             permanent = isinstance(exc, PermanentBackendError | AuthError)
             return self._finish(action, OutcomeStatus.FAILED, str(exc), started, permanent=permanent)
-        self._record(action, produced)
+        except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen reply fails this action, not the run
+            return self._unexpected(action, exc, started)
         return Outcome(action, OutcomeStatus.SUCCEEDED, "", dict(produced), time.monotonic() - started)
+
+    async def _perform(self, action: Action) -> Mapping[str, Any]:
+        if action.verb is Verb.RETRY_PARTICIPANT and self._store is not None:
+            self._store.add_attempt(action.backend, memory.participant_key(
+                int(action.params["campaign_id"]), int(action.params["participant_id"])))
+        perform = self._performers.get(action.verb) or (
+            _adopt if action.verb is Verb.ADOPT_CAMPAIGN else self._writers[action.backend].apply)
+        return await perform(action)
+
+    def _unexpected(self, action: Action, exc: Exception, started: float) -> Outcome:
+        """An exception no layer below turned into a ``ReconcilerError``: its type and the line that raised
+        it are logged, its message only scrubbed of every secret of the run (as every outcome's is)."""
+        kind = type(exc).__name__
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+        message = self._redactor.scrub(f"unexpected {kind}: {exc}")[:MAX_UNEXPECTED_MESSAGE]
+        log.error("action.crashed", verb=action.verb.value, key=str(action.key), error_type=kind, at=where,
+                  error=message)
+        return Outcome(action, OutcomeStatus.FAILED, message, {}, time.monotonic() - started)
 
     def _finish(self, action: Action, status: OutcomeStatus, message: str, started: float, *,
                 permanent: bool = False) -> Outcome:

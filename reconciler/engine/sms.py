@@ -35,7 +35,7 @@ from reconciler.model import DesiredState, Recipient, SmsCampaignSpec, SmsRunSta
 from reconciler.planner.timing import sending_hold
 from reconciler.errors import PermanentBackendError
 from reconciler.state.lease import WriterLease
-from reconciler.state.ledger import LedgerRow, NewSend, SendLedger, SendState, Settlement
+from reconciler.state.ledger import DeliveryLedger, LedgerRow, NewSend, SendLedger, SendState, Settlement
 
 log = structlog.get_logger("reconciler.engine.sms")
 FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.SENT,
@@ -43,6 +43,8 @@ FATE_TO_STATE = {SmsFate.ACCEPTED: SendState.ACCEPTED, SmsFate.SENT: SendState.S
                  SmsFate.UNDELIVERED: SendState.UNDELIVERED, SmsFate.FAILED: SendState.FAILED,
                  SmsFate.UNKNOWN: SendState.UNKNOWN}
 RESEND_ROUNDS = 3
+#: how a report's ``held`` begins when the backend stopped taking messages (a failure for now, not a hold)
+REFUSED = "backend refused"
 QUERY_CHUNK = 128  # keys per sender.query call (the sender splits further to the API's limit)
 POLL_PAGE = 4096  # ledger rows asked about at a time: memory stays bounded whatever the campaign's size
 
@@ -315,7 +317,7 @@ class SmsCampaignRun:
         not_sent = [r for r in receipts if r.fate is SmsFate.NOT_SENT]
         self._unsent += [r.key for r in not_sent]
         if not_sent:
-            self.report.held = f"backend refused to take messages: {not_sent[0].reason}"
+            self.report.held = f"{REFUSED} to take messages: {not_sent[0].reason}"
         unknown = [r for r in receipts if r.fate is SmsFate.UNKNOWN]
         if unknown and not self.sender.can_query:
             self._fates += [(r.key, SendState.UNKNOWN, "", r.reason) for r in unknown]
@@ -356,7 +358,7 @@ async def stop_and_release(ledger: SendLedger, sender: SmsSender, backend: str, 
     return len(abandoned)
 
 
-async def poll_campaign(ledger: SendLedger, sender: SmsSender, backend: str, campaign: str, *,
+async def poll_campaign(ledger: DeliveryLedger, sender: SmsSender, backend: str, campaign: str, *,
                         reports: bool, up_to: int | None = None) -> int:
     """Move rows on from what the backend says: queued -> sent -> delivered/failed. Sent rows are asked
     about again only when delivery reports were requested (otherwise nothing more will come). Only rows
@@ -380,7 +382,7 @@ async def query_all(sender: SmsSender, keys: Sequence[int]) -> list[SmsReceipt]:
     return [receipt for reply in replies for receipt in reply]
 
 
-async def refresh_deliveries(desired: DesiredState, ledger: SendLedger,
+async def refresh_deliveries(desired: DesiredState, ledger: DeliveryLedger,
                              senders: Callable[[str], SmsSender | None], *, up_to: int | None = None) -> int:
     """Ask backends that can be asked what became of messages still queued or awaiting a delivery
     report, for declared campaigns and for campaigns removed from git alike (at the end of a pass, and

@@ -9,11 +9,18 @@ from typing import Any
 
 from reconciler.actions import Action
 from reconciler.backends.protocol import SmsSender
-from reconciler.engine.sms import SmsCampaignRun
+from reconciler.engine.sms import REFUSED, SmsCampaignRun, SmsRunReport
 from reconciler.errors import TemporaryBackendError
 from reconciler.model import DesiredState, SmsCampaignSpec
 from reconciler.state.lease import WriterLease
 from reconciler.state.ledger import SendLedger
+
+
+def raise_if_refused(report: SmsRunReport, backend: str) -> None:
+    """A send the backend stopped taking (503, 429, a refused login) failed for now: the daemon backs off
+    before starting it again, instead of starting it again at once in a loop."""
+    if report.held.startswith(REFUSED):
+        raise TemporaryBackendError(f"{report.sent} sent, then {report.held}", backend=backend, operation="send-sms")
 
 
 class SmsDispatcher:
@@ -38,8 +45,6 @@ class SmsDispatcher:
                              ledger=self.ledger, ports=self.ports_of(spec.name), now=self.now, lease=self.lease,
                              risk_duplicates=self.risk_duplicates, on_sent=self.on_sent)
         report = await run.run()
-        if report.held.startswith("backend refused"):
-            raise TemporaryBackendError(f"{report.sent} sent, then {report.held}", backend=spec.backend,
-                                        operation="send-sms")
+        raise_if_refused(report, spec.backend)
         return {"sent": report.sent, "accepted": report.accepted, "failed": report.failed,
                 "unknown": report.unknown, "recovered": report.recovered, "held": report.held}

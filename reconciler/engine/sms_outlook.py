@@ -9,12 +9,12 @@ from pathlib import Path
 from reconciler.engine.sms import chunked, recipients_of
 from reconciler.model import DesiredState, SmsCampaignSpec
 from reconciler.planner.plan import SmsOutlook
-from reconciler.state.ledger import SendLedger, SendState
+from reconciler.state.ledger import DeliveryLedger, SendState
 
 CHUNK = 1000
 
 
-def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger | None, *,
+def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: DeliveryLedger | None, *,
                 history_unknown: bool = False) -> SmsOutlook:
     """``history_unknown``: the store is new (or absent) and the backend cannot be asked what it sent."""
     counts = ledger.counts(spec.backend, spec.name) if ledger is not None else {}
@@ -31,12 +31,12 @@ def sms_outlook(spec: SmsCampaignSpec, desired: DesiredState, ledger: SendLedger
                       open_tasks=open_tasks(ledger, spec.backend, spec.name), backend=spec.backend)
 
 
-def open_tasks(ledger: SendLedger, backend: str, campaign: str) -> tuple[str, ...]:
+def open_tasks(ledger: DeliveryLedger, backend: str, campaign: str) -> tuple[str, ...]:
     """Backend tasks that still hold queued messages of the campaign."""
     return ledger.remote_ids(backend, campaign, [SendState.ACCEPTED])
 
 
-def sms_outlooks(desired: DesiredState, ledger: SendLedger | None, *, established: bool = False,
+def sms_outlooks(desired: DesiredState, ledger: DeliveryLedger | None, *, established: bool = False,
                  cannot_ask: Collection[str] = ()) -> dict[str, SmsOutlook]:
     """Declared SMS campaigns, plus campaigns only the ledger knows (removed from git) on declared backends.
     ``established``: the store has had a writer before this one (a store's first writer cannot tell a new
@@ -44,7 +44,9 @@ def sms_outlooks(desired: DesiredState, ledger: SendLedger | None, *, establishe
     outlooks = {spec.name: sms_outlook(spec, desired, ledger,
                                        history_unknown=not established and spec.backend in cannot_ask)
                 for spec in desired.campaigns.values() if isinstance(spec, SmsCampaignSpec)}
-    for backend, name in (ledger.campaigns() if ledger is not None else []):
+    if ledger is None:
+        return outlooks
+    for backend, name in ledger.campaigns():
         if name not in desired.campaigns and backend in desired.backends:
             outlooks[name] = SmsOutlook(counts=ledger.counts(backend, name), backend=backend, declared=False,
                                         open_tasks=open_tasks(ledger, backend, name))

@@ -1,12 +1,11 @@
-"""Opening the state store for a command: a reader (dry run, status) gets a snapshot and never creates a
-store; a writer (apply, ``--plan``, watch, demo) creates or migrates it and holds the writer lease for
-its whole run."""
+"""Opening the state store for a command: a reader (dry run, status) never creates a store (its read phase
+is one snapshot, ``Store.reading``); a writer (apply, ``--plan``, watch, demo) creates or migrates it and
+holds the writer lease for its whole run."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.model import DesiredState
@@ -40,13 +39,3 @@ def open_writer(url: str, *, base_dir: Path, command: str, lock_timeout: float =
         raise
     store.lease = lease
     return store
-
-
-@contextmanager
-def reading(store: Store | None) -> Iterator[None]:
-    """One consistent snapshot for a reader's whole read phase (a writer holds the lease instead)."""
-    if store is None or store.lease is not None:
-        yield
-        return
-    with store.db.snapshot():
-        yield

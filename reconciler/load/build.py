@@ -7,12 +7,15 @@ file paths to paths relative to the repository root).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
+from reconciler.backends.descriptor import CampaignFamily
+from reconciler.backends.registry import descriptor_for
 from reconciler.load.declared import Declared
+from reconciler.load.notifications import build_notification
 from reconciler.load.rules import Facts, parse_moment, percent
 from reconciler.model import (
-    WEEKDAYS, Approval, BackendLimits, BackendSpec, BackendType, Callback, CallbackKind, CampaignSpec, DesiredState,
+    WEEKDAYS, Approval, BackendLimits, BackendSpec, Callback, CallbackKind, CampaignSpec, DesiredState,
     DistributionList, GatewayAssignmentSpec, IotCampaignSpec, IotRunState, IotWindow, Kind, PackageSpec, QuietHours,
     Recipient, RecipientSource, RecurringWindow, Rollout, ScheduleSpec, SimCampaignSpec, SimRunState,
     SmsCampaignSpec, SmsRunState, TimeWindow, TlsSettings, UnknownOutcomePolicy,
@@ -37,6 +40,7 @@ def build_desired_state(items: list[Declared], facts: Facts, *, root: str) -> De
         campaigns={i.name: _campaign(i, facts, types) for i in items if i.kind is Kind.CAMPAIGN and i.name},
         assignments={i.name: _assignment(i, facts) for i in items if i.kind is Kind.GATEWAY_ASSIGNMENT and i.name},
         schedules={i.name: _schedule(i) for i in items if i.kind is Kind.SCHEDULE and i.name},
+        notifications={i.name: build_notification(i, facts) for i in items if i.kind is Kind.NOTIFICATION and i.name},
         root=root,
     )
 
@@ -68,7 +72,7 @@ def _backend(item: Declared, facts: Facts) -> BackendSpec:
     tls = spec.get("tls", {})
     return BackendSpec(
         name=item.name or "",
-        type=BackendType(spec["type"]),
+        type=spec["type"],
         url=spec["url"],
         auth=auth,
         limits=BackendLimits(
@@ -92,42 +96,62 @@ def _package(item: Declared, facts: Facts) -> PackageSpec:
     found = facts.files[(item, ("spec", "file"))]
     sha256, size = facts.hashes[found.real]
     return PackageSpec(name=item.name or "", backend=spec["backend"], file=found.relative,
-                       description=spec.get("description", ""), sha256=sha256, size=size, source=item.source())
+                       description=spec.get("description", ""), sha256=sha256, size=size, source=item.source(),
+                       program=spec.get("program", ""))
 
 
-def _campaign(item: Declared, facts: Facts, types: dict[str, BackendType]) -> CampaignSpec:
+def _campaign(item: Declared, facts: Facts, types: dict[str, str]) -> CampaignSpec:
+    """The campaign spec of its backend type's family (``CampaignFamily``): one spec type per family."""
+    family = descriptor_for(types[item.spec["backend"]]).family
+    if family is CampaignFamily.CREATED:
+        return _created_campaign(item)
+    if family is CampaignFamily.ADOPTED:
+        return _adopted_campaign(item)
+    if family is CampaignFamily.SMS:
+        return _sms_campaign(item, facts)
+    assert_never(family)
+
+
+def _created_campaign(item: Declared) -> IotCampaignSpec:
     spec = item.spec
-    kind = types[spec["backend"]]
     name, backend, source = item.name or "", spec["backend"], item.source()
-    if kind is BackendType.IOT_CAMPAIGNS:
-        listed = spec.get("distributionList")
-        rollout = spec.get("rollout")
-        return IotCampaignSpec(
-            name=name, backend=backend, source=source,
-            description=spec.get("description", ""),
-            packages=tuple(spec.get("packages", ())),
-            settings=dict(spec.get("settings", {})),
-            state=IotRunState(spec.get("state", "running")),
-            approval=Approval(spec.get("approval", "auto")),
-            distribution_list=_distribution_list(listed),
-            callbacks={CALLBACKS[key]: _callback(value) for key, value in spec.get("callbacks", {}).items()},
-            rollout=Rollout(
-                waves=tuple(percent(w) for w in rollout["waves"]),
-                success_threshold=percent(rollout.get("successThreshold", "95%")),
-                max_failure_rate=percent(rollout.get("maxFailureRate", "5%")),
-            ) if rollout else None,
-        )
-    if kind is BackendType.YATEOTA:
-        participants = spec.get("participants", {})
-        return SimCampaignSpec(
-            name=name, backend=backend, source=source,
-            campaign_id=int(spec["campaignId"]),
-            state=SimRunState(spec.get("state", "running")),
-            retry_failed_max_attempts=_int_or_none(participants.get("retryFailed", {}).get("maxAttempts")),
-            cancel_msisdns=tuple(participants.get("cancel", {}).get("msisdn", ())),
-            cancel_imsis=tuple(participants.get("cancel", {}).get("imsi", ())),
-            hurry_msisdns=tuple(participants.get("hurry", {}).get("msisdn", ())),
-        )
+    listed = spec.get("distributionList")
+    rollout = spec.get("rollout")
+    return IotCampaignSpec(
+        name=name, backend=backend, source=source,
+        description=spec.get("description", ""),
+        packages=tuple(spec.get("packages", ())),
+        settings=dict(spec.get("settings", {})),
+        state=IotRunState(spec.get("state", "running")),
+        approval=Approval(spec.get("approval", "auto")),
+        distribution_list=_distribution_list(listed),
+        callbacks={CALLBACKS[key]: _callback(value) for key, value in spec.get("callbacks", {}).items()},
+        rollout=Rollout(
+            waves=tuple(percent(w) for w in rollout["waves"]),
+            success_threshold=percent(rollout.get("successThreshold", "95%")),
+            max_failure_rate=percent(rollout.get("maxFailureRate", "5%")),
+        ) if rollout else None,
+    )
+
+
+def _adopted_campaign(item: Declared) -> SimCampaignSpec:
+    spec = item.spec
+    name, backend, source = item.name or "", spec["backend"], item.source()
+    participants = spec.get("participants", {})
+    return SimCampaignSpec(
+        name=name, backend=backend, source=source,
+        campaign_id=int(spec["campaignId"]),
+        state=SimRunState(spec.get("state", "running")),
+        retry_failed_max_attempts=_int_or_none(participants.get("retryFailed", {}).get("maxAttempts")),
+        cancel_msisdns=tuple(participants.get("cancel", {}).get("msisdn", ())),
+        cancel_imsis=tuple(participants.get("cancel", {}).get("imsi", ())),
+        hurry_msisdns=tuple(participants.get("hurry", {}).get("msisdn", ())),
+    )
+
+
+def _sms_campaign(item: Declared, facts: Facts) -> SmsCampaignSpec:
+    spec = item.spec
+    name, backend, source = item.name or "", spec["backend"], item.source()
     return SmsCampaignSpec(
         name=name, backend=backend, source=source,
         text=spec["text"],

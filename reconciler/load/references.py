@@ -13,21 +13,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.backends.protocol import MESSAGE_BOUNDS, MessageBound
+from reconciler.backends import registry
+from reconciler.backends.descriptor import BackendDescriptor
+from reconciler.backends.protocol import MessageBound
 from reconciler.backends.sms_text import render_text
 from reconciler.diagnostics import Diagnostic
 from reconciler.load.declared import Declared, Report
+from reconciler.load.notifications import check_notification_references
 from reconciler.load.recipients import oversized_messages
 from reconciler.load.rules import MAX_LIST_PROBLEMS, Facts
 from reconciler.load.schema_check import did_you_mean, dotted, names_list
 from reconciler.load.type_fit import (
-    ASSIGNMENT_FIELDS, GATEWAY, IOT, SCHEDULE_FIELDS, check_backend_fit, check_campaign_fit, check_fields_fit,
+    assignment_fields, check_backend_fit, check_campaign_fit, check_fields_fit, schedule_fields, types_text,
 )
 from reconciler.load.positions import Path_
-from reconciler.model import BackendType, Kind
+from reconciler.model import Kind
 
 PLURAL = {Kind.BACKEND: "Backends", Kind.PACKAGE: "Packages", Kind.CAMPAIGN: "Campaigns",
-          Kind.GATEWAY_ASSIGNMENT: "GatewayAssignments", Kind.SCHEDULE: "Schedules"}
+          Kind.GATEWAY_ASSIGNMENT: "GatewayAssignments", Kind.SCHEDULE: "Schedules",
+          Kind.NOTIFICATION: "Notifications"}
 
 
 class Names:
@@ -63,12 +67,12 @@ class Names:
         return found
 
 
-def backend_type(backend: Declared | None) -> BackendType | None:
-    value = backend.spec.get("type") if backend is not None else None
-    return BackendType(value) if isinstance(value, str) and value in BackendType._value2member_map_ else None
+def backend_type(backend: Declared | None) -> BackendDescriptor | None:
+    """The descriptor of a Backend's type, when it names a registered one."""
+    return registry.find(backend.spec.get("type")) if backend is not None else None
 
 
-def campaign_backend(campaign: Declared | None, names: Names) -> tuple[str | None, BackendType | None]:
+def campaign_backend(campaign: Declared | None, names: Names) -> tuple[str | None, BackendDescriptor | None]:
     """The backend name a campaign names and that backend's type, when both are known (no reporting)."""
     if campaign is None:
         return None, None
@@ -94,6 +98,8 @@ def check_references(items: list[Declared], names: Names, facts: Facts, report: 
             _check_assignment(item, names, report)
         elif item.kind is Kind.SCHEDULE:
             _check_schedule(item, names, report)
+        elif item.kind is Kind.NOTIFICATION:
+            check_notification_references(item, names, report)
     _check_assignment_overlaps(items, names, facts, report)
     _check_schedule_overlaps(items, names, report)
 
@@ -101,9 +107,10 @@ def check_references(items: list[Declared], names: Names, facts: Facts, report: 
 def _check_package(item: Declared, names: Names, report: Report) -> None:
     backend = names.resolve(item, ("spec", "backend"), Kind.BACKEND)
     kind = backend_type(backend)
-    if kind is not None and kind is not IOT:
-        report.error(item, ("spec", "backend"), f"spec.backend: packages apply to iot-campaigns backends; backend "
-                     f"`{item.spec['backend']}` is of type {kind.value}")
+    if kind is not None and not kind.packages:
+        takers = frozenset(d.type for d in registry.descriptors() if d.packages)
+        report.error(item, ("spec", "backend"), f"spec.backend: packages apply to {types_text(takers)} backends; "
+                     f"backend `{item.spec['backend']}` is of type {kind.type}")
 
 
 def _check_packages_of(item: Declared, path: Path_, backend: str, names: Names, report: Report, whose: str) -> None:
@@ -123,11 +130,10 @@ def _check_campaign(item: Declared, names: Names, facts: Facts, report: Report) 
         return
     name = item.spec["backend"]
     check_campaign_fit(item, kind, name, report)
-    if kind is IOT:
+    if kind.packages:
         _check_packages_of(item, ("spec", "packages"), name, names, report, "the campaign")
-    bound = MESSAGE_BOUNDS.get(kind)
-    if bound is not None:
-        _check_message_sizes(item, bound, f"{kind.value} backend `{name}`", facts, report)
+    if kind.message_bound is not None:
+        _check_message_sizes(item, kind.message_bound, f"{kind.type} backend `{name}`", facts, report)
 
 
 def _check_message_sizes(item: Declared, bound: MessageBound, backend: str, facts: Facts, report: Report) -> None:
@@ -196,19 +202,17 @@ def _check_assignment(item: Declared, names: Names, report: Report) -> None:
     backend, kind = campaign_backend(campaign, names)
     if backend is None or kind is None:
         return
-    if kind not in (IOT, GATEWAY):
-        report.error(item, ("spec", "campaign"), f"spec.campaign: assignments apply to iot-campaigns and sms-gateway "
-                     f"campaigns; campaign `{item.spec['campaign']}` runs on backend `{backend}` of type {kind.value}")
+    table = assignment_fields()
+    if not kind.assignment_fields:
+        report.error(item, ("spec", "campaign"), f"spec.campaign: assignments apply to {types_text(table['campaign'])} "
+                     f"campaigns; campaign `{item.spec['campaign']}` runs on backend `{backend}` of type {kind.type}")
         return
-    check_fields_fit(item, {k: v for k, v in ASSIGNMENT_FIELDS.items() if k != "campaign"}, kind, backend,
-                     "assignments", report)
+    check_fields_fit(item, {k: v for k, v in table.items() if k != "campaign"}, kind, backend, "assignments", report)
     spec = item.spec
-    if kind is IOT and "gateways" not in spec and "gatewaysFile" not in spec:
-        report.error(item, ("spec",), "spec: an assignment of an iot-campaigns campaign needs `gateways` or "
-                     "`gatewaysFile`", at_key=True)
-    if kind is GATEWAY and "ports" not in spec:
-        report.error(item, ("spec",), "spec: an assignment of an sms-gateway campaign needs `ports`", at_key=True)
-    if kind is IOT:
+    if kind.assignment_needs and not any(field in spec for field in kind.assignment_needs):
+        needs = " or ".join(f"`{field}`" for field in kind.assignment_needs)
+        report.error(item, ("spec",), f"spec: an assignment of a campaign of type {kind.type} needs {needs}", at_key=True)
+    if kind.packages and "packages" in kind.assignment_fields:
         _check_packages_of(item, ("spec", "packages"), backend, names, report, f"campaign `{spec['campaign']}`")
 
 
@@ -216,7 +220,7 @@ def _check_schedule(item: Declared, names: Names, report: Report) -> None:
     campaign = names.resolve(item, ("spec", "campaign"), Kind.CAMPAIGN)
     backend, kind = campaign_backend(campaign, names)
     if backend is not None and kind is not None:
-        check_fields_fit(item, SCHEDULE_FIELDS, kind, backend, "schedules", report)
+        check_fields_fit(item, schedule_fields(), kind, backend, "schedules", report)
     if "assignment" not in item.spec:
         return
     assignment = names.resolve(item, ("spec", "assignment"), Kind.GATEWAY_ASSIGNMENT)

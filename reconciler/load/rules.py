@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from reconciler.load.declared import Declared, Report
 from reconciler.load.gateways import GatewayScan, scan_gateway_file
+from reconciler.load.notifications import check_notification
 from reconciler.load.recipients import RecipientScan, dedupe_key, scan_recipients
 from reconciler.load.repo_files import RepoFile, resolve_repo_file, sha256_of
 from reconciler.load.schema_check import SECRET_KEYS, URL_CREDENTIALS_MESSAGE, did_you_mean, dotted
@@ -131,6 +132,8 @@ class DocumentRules:
             self._assignment(item)
         elif item.kind is Kind.SCHEDULE:
             self._schedule(item)
+        elif item.kind is Kind.NOTIFICATION:
+            check_notification(self, item)
 
     def repo_file(self, item: Declared, path: Path_) -> RepoFile | None:
         raw = item.get(*path)

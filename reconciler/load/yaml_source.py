@@ -298,8 +298,8 @@ def _first_too_deep(text: str, end: int) -> tuple[int, int] | None:
         while (event := loader.get_event()) is not None:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
-                if depth > MAX_DEPTH:
-                    return event.start_mark.line + 1, event.start_mark.column + 1
+                if depth > MAX_DEPTH and (mark := event.start_mark) is not None:  # a loader's events are marked
+                    return mark.line + 1, mark.column + 1
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:

@@ -1,8 +1,8 @@
 """The planner's entry point: one pass over every declared backend.
 
 Rules are chosen by what a backend can do (its ``BackendTraits.verbs``) and each rule plans the
-campaign kind it understands; never by backend name, so a new backend of an existing flavour needs no
-change here.
+campaign family it understands (campaigns this tool creates, campaigns adopted by id, SMS sends); never by
+backend type, so a new backend of an existing family needs no change here.
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from collections.abc import Callable
 from reconciler.actions import Verb
 from reconciler.model import CampaignSpec, IotCampaignSpec, Kind, ResourceKey, SimCampaignSpec, SmsCampaignSpec
 from reconciler.observed import BackendObservation
-from reconciler.planner.iot import plan_iot_backend
+from reconciler.planner.adopted_campaigns import plan_adopted_campaigns
+from reconciler.planner.created_campaigns import plan_created_campaigns
 from reconciler.planner.plan import Plan, PlanBuilder, PlanInput
-from reconciler.planner.sms import plan_sms_backend
-from reconciler.planner.yateota import plan_yateota_backend
+from reconciler.planner.sms_sends import plan_sms_sends
 
 Rule = Callable[[PlanInput, PlanBuilder, str, BackendObservation], None]
 
 #: (the campaign kind a rule plans, the verb a backend must support for it, the rule)
 RULES: tuple[tuple[type, Verb, Rule], ...] = (
-    (IotCampaignSpec, Verb.CREATE_CAMPAIGN, plan_iot_backend),
-    (SimCampaignSpec, Verb.RESTART_CAMPAIGN, plan_yateota_backend),
-    (SmsCampaignSpec, Verb.SEND_SMS, plan_sms_backend),
+    (IotCampaignSpec, Verb.CREATE_CAMPAIGN, plan_created_campaigns),
+    (SimCampaignSpec, Verb.RESTART_CAMPAIGN, plan_adopted_campaigns),
+    (SmsCampaignSpec, Verb.SEND_SMS, plan_sms_sends),
 )
 
 
@@ -48,6 +48,6 @@ def plan(inp: PlanInput) -> Plan:
 
 
 def _unsupported(inp: PlanInput, b: PlanBuilder, backend: str, campaign: CampaignSpec) -> None:
-    kind = inp.traits[backend].type.value
+    kind = inp.traits[backend].type
     b.error(ResourceKey(Kind.CAMPAIGN, campaign.name),
             f"backend {backend} ({kind}) cannot run a campaign of this kind", campaign.source)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.actions import Action, Verb
-from reconciler.state.view import canonical
+from reconciler.remembered import canonical
 
 SCHEDULE = "schedule"
 CALLBACK = "callback"

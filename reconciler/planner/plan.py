@@ -13,11 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.protocol import BackendTraits
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.model import DesiredState, ResourceKey, SourceRef
 from reconciler.observed import ObservedState
-from reconciler.state.view import StoreView
+from reconciler.remembered import StoreView
+from reconciler.traits import BackendTraits
 
 
 class PruneMode(StrEnum):
@@ -138,11 +138,13 @@ class PlanBuilder:
     stranded: list[StrandedGateways] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     _ids: set[str] = field(default_factory=set)
+    _keys: set[ResourceKey] = field(default_factory=set)  # keys with an action: asked once per campaign
 
     def add(self, action: Action) -> str:
         if action.id in self._ids:
             raise ValueError(f"duplicate action id {action.id}")  # a planner bug, never user input
         self._ids.add(action.id)
+        self._keys.add(action.key)
         self.actions.append(action)
         return action.id
 
@@ -172,4 +174,4 @@ class PlanBuilder:
                     tuple(self.pending))
 
     def has_actions_for(self, key: ResourceKey) -> bool:
-        return any(action.key == key for action in self.actions)
+        return key in self._keys  # a scan of every action per campaign would grow with campaigns x gateways

@@ -41,7 +41,8 @@ def resolve(keys: Iterable[ResourceKey], desired: DesiredState) -> set[ResourceK
 def unknown_targets(keys: Iterable[ResourceKey], desired: DesiredState, plan: Plan) -> list[str]:
     """Targets that name nothing declared and nothing in the plan (a typo, most likely)."""
     declared = {Kind.BACKEND: desired.backends, Kind.PACKAGE: desired.packages, Kind.CAMPAIGN: desired.campaigns,
-                Kind.GATEWAY_ASSIGNMENT: desired.assignments, Kind.SCHEDULE: desired.schedules}
+                Kind.GATEWAY_ASSIGNMENT: desired.assignments, Kind.SCHEDULE: desired.schedules,
+                Kind.NOTIFICATION: desired.notifications}
     planned = {a.key for a in plan.actions} | {n.key for n in plan.noops}
     return [f"--target {key}: no {key.kind.value} named {key.name!r} is declared or planned"
             for key in keys if key.name not in declared[key.kind] and key not in planned]

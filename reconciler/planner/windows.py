@@ -23,6 +23,7 @@ Weekly ``days`` are the days an occurrence starts on (``fri`` with ``23:00-02:00
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo
 from reconciler.model import IotWindow, RecurringWindow, TimeWindow
 from reconciler.planner.timing import epoch_ms
 
-__all__ = ["WAITING_STATES", "WINDOW_ORDER", "concrete", "epoch_ms", "first_shown", "from_ms", "next_occurrence",
+__all__ = ["WINDOW_ORDER", "concrete", "epoch_ms", "first_shown", "from_ms", "next_occurrence",
            "occurrence_on", "waits_for"]
 
 MINUTE = timedelta(minutes=1)
@@ -38,21 +39,12 @@ MINUTE = timedelta(minutes=1)
 #: the lifecycle order of the windows (a gateway downloads, then executes, then activates)
 WINDOW_ORDER = ("download", "execution", "activation")
 
-#: per window, the gateway states (IoT campaign manager) in which a gateway has not yet begun that step:
-#: it still needs the window. States after it (or in progress in it), failures, closed gateways and state
-#: strings this tool does not know are not waiting: unknown states are opaque.
-_BEFORE_DOWNLOAD = frozenset({
-    "INSTANTIATED", "INVENTORY_UP_TO_DATE", "WAITING_FOR_DOWNLOAD_APPROVAL", "SCHEDULED_DOWNLOAD",
-    "WAITING_FOR_DOWNLOAD",
-})
-_BEFORE_EXECUTION = _BEFORE_DOWNLOAD | {"DOWNLOADING", "DOWNLOAD_COMPLETE", "WAITING_FOR_EXECUTION_APPROVAL"}
-_BEFORE_ACTIVATION = _BEFORE_EXECUTION | {"EXECUTING", "EXECUTION_COMPLETE", "WAITING_FOR_ACTIVATION_APPROVAL"}
-WAITING_STATES = {"download": _BEFORE_DOWNLOAD, "execution": _BEFORE_EXECUTION, "activation": _BEFORE_ACTIVATION}
-
-
-def waits_for(window: str, state: str, closed: bool = False) -> bool:
-    """True when a gateway in ``state`` has not yet begun the step ``window`` gates."""
-    return not closed and state in WAITING_STATES[window]
+def waits_for(waiting: Mapping[str, frozenset[str]], window: str, state: str, closed: bool = False) -> bool:
+    """True when a gateway in ``state`` has not yet begun the step ``window`` gates. ``waiting`` is the
+    backend's ``Lifecycle.member_waiting`` (per window, the states before that step): states after it (or
+    in progress in it), failures, closed gateways and state strings the backend does not name are not
+    waiting: unknown states are opaque."""
+    return not closed and state in waiting.get(window, frozenset())
 
 
 def hhmm(text: str) -> time:

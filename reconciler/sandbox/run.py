@@ -1,8 +1,10 @@
-"""The whole sandbox: the four simulators on consecutive loopback ports, one simulated clock for all.
+"""The whole sandbox: every registered simulator (``reconciler.sandbox.registry``) on its loopback port, one
+simulated clock for all.
 
 Ports (a contract): ``port_base + 1`` YateOTA, ``+2`` IoT campaigns, ``+3`` Ogangi, ``+4`` SMS gateway
-(HTTPS with a certificate made at start). Each server runs in its own thread; the caller decides how
-long they live (``reconcile sandbox`` until a signal, ``reconcile demo`` for one run, tests per module).
+(HTTPS with a certificate made at start); a registered plug-in simulator at its own offset. Each server
+runs in its own thread; the caller decides how long they live (``reconcile sandbox`` until a signal,
+``reconcile demo`` for one run, tests per module).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sandbox.clock import SimClock
+from reconciler.sandbox.descriptor import SimulatorDescriptor
 from reconciler.sandbox.faults import FaultInjector, FaultSettings
+from reconciler.sandbox.registry import simulators
 
 # The servers (uvicorn, starlette) and TLS (cryptography) are imported when a sandbox starts: every
 # ``reconcile`` command imports this module, and only ``sandbox`` and ``demo`` run one.
@@ -41,6 +45,8 @@ class SandboxOptions:
     iot: dict[str, Any] = field(default_factory=dict)
     ogangi: dict[str, Any] = field(default_factory=dict)
     sms_gateway: dict[str, Any] = field(default_factory=dict)
+    #: the backend types whose simulators run; empty: all registered ones
+    only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,23 +63,18 @@ class RunningSandbox:
             server.stop()
 
 
-def build_simulators(options: SandboxOptions, clock: SimClock) -> dict[str, Simulator]:
-    """The four simulators with the contract's fixtures and credentials (imported here, not at start-up)."""
-    from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
-    from reconciler.sandbox.ogangi.app import OgangiSimulator
-    from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
-    from reconciler.sandbox.yateota.app import YateOtaSimulator
+def chosen(options: SandboxOptions) -> tuple[SimulatorDescriptor, ...]:
+    """The registered simulators ``options`` asks for (all, or those of ``options.only``), by port offset."""
+    found = simulators()
+    unknown = sorted(set(options.only) - {d.type for d in found})
+    if unknown:
+        raise ValueError(f"no simulator of {', '.join(unknown)}; known: {', '.join(d.type for d in found)}")
+    return tuple(d for d in found if not options.only or d.type in options.only)
 
-    seed = options.seed
-    return {
-        "yateota": YateOtaSimulator(clock=clock, seed=seed, **options.yateota),
-        "iot-campaigns": IotCampaignsSimulator(clock=clock, seed=seed, gateway_count=options.gateway_count,
-                                               approval_required=options.approval_required,
-                                               **{**options.iot, "destinations": {
-                                                   **options.iot.get("destinations", {}), **options.destinations}}),
-        "ogangi": OgangiSimulator(clock=clock, seed=seed, **options.ogangi),
-        "sms-gateway": SmsGatewaySimulator(clock=clock, seed=seed, **options.sms_gateway),
-    }
+
+def build_simulators(options: SandboxOptions, clock: SimClock) -> dict[str, Simulator]:
+    """The simulators with the contract's fixtures and credentials (imported here, not at start-up)."""
+    return {d.type: d.build(options, clock) for d in chosen(options)}
 
 
 def _state_file(options: SandboxOptions, name: str) -> Path | None:
@@ -84,7 +85,7 @@ def _state_file(options: SandboxOptions, name: str) -> Path | None:
 
 @contextmanager
 def running_sandbox(options: SandboxOptions, *, tls_dir: Path | None = None) -> Iterator[RunningSandbox]:
-    """Start all four; stop them (and save state when asked) when the block ends."""
+    """Start every chosen simulator; stop them (and save state when asked) when the block ends."""
     from reconciler.sandbox.harness import SandboxApp, SandboxServer
     from reconciler.sandbox.tls import generate_tls_files
 
@@ -93,12 +94,13 @@ def running_sandbox(options: SandboxOptions, *, tls_dir: Path | None = None) -> 
         tls = generate_tls_files(tls_dir or Path(tmp))
         servers: dict[str, SandboxServer] = {}
         try:
-            for offset, (name, simulator) in enumerate(build_simulators(options, clock).items(), start=1):
-                app = SandboxApp(simulator, clock=clock, faults=FaultInjector(options.faults),
+            for descriptor in chosen(options):
+                name = descriptor.type
+                app = SandboxApp(descriptor.build(options, clock), clock=clock, faults=FaultInjector(options.faults),
                                  state_file=_state_file(options, name))
-                port = options.port_base + offset if options.port_base else 0
+                port = options.port_base + descriptor.port_offset if options.port_base else 0
                 servers[name] = SandboxServer(app, host=options.host, port=port,
-                                              tls=tls if name == "sms-gateway" else None).start_in_thread()
+                                              tls=tls if descriptor.tls else None).start_in_thread()
             yield RunningSandbox(clock, servers, tls)
         finally:
             for server in servers.values():

@@ -24,8 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler.errors import StateStoreError
 
 #: the layout this code reads and writes; a store with a newer one is refused (written by a newer release)
-SCHEMA_VERSION = 3  # 2: the lease and derived ledger keys; 3: history
+SCHEMA_VERSION = 4  # 2: the lease and derived ledger keys; 3: history; 4: the notification outbox
 
+#: every table and index is created IF NOT EXISTS, so migrating a store of an earlier version adds what it
+#: lacks (from 3: ``notify_outbox``, ``reconciler.state.outbox``) and leaves the rest as it is
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS lease (
@@ -57,6 +59,16 @@ CREATE TABLE IF NOT EXISTS history (
     campaigns TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_at ON history (at_epoch);
+CREATE TABLE IF NOT EXISTS notify_outbox (
+    seq {seq}, notification TEXT NOT NULL, event_id TEXT NOT NULL, event TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '', condition_open BIGINT NOT NULL DEFAULT 0, payload TEXT NOT NULL,
+    state TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '', token BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (notification, event_id)
+);
+CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, next_at);
+CREATE INDEX IF NOT EXISTS notify_outbox_open ON notify_outbox (condition_open, notification, subject);
 """
 
 #: version 1 (before the lease): the ledger's key was its autoincrement row id. Rows keep that key (it is the

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import StateStoreError
 from reconciler.state.database import Database, Transaction, this_host
@@ -246,7 +247,8 @@ def read_holder(db: Database) -> LeaseHolder | None:
     return _holder(row) if row is not None else None
 
 
-def _holder(row: tuple[object, ...]) -> LeaseHolder:
+def _holder(row: tuple[Any, ...]) -> LeaseHolder:
+    """A lease row as the database driver returns it (untyped values: numbers may come back as text)."""
     token, holder, host, pid, command, since, expires_at, released, now = row
-    return LeaseHolder(int(token), str(holder), str(host), int(pid), str(command), str(since),  # type: ignore[arg-type]
-                       float(expires_at) - float(now), bool(released))  # type: ignore[arg-type]
+    return LeaseHolder(int(token), str(holder), str(host), int(pid), str(command), str(since),
+                       float(expires_at) - float(now), bool(released))

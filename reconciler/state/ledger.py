@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from reconciler.state.database import Database, Transaction
 
@@ -254,6 +255,24 @@ class SendLedger:
         return out
 
 
+class DeliveryLedger(Protocol):
+    """What reading SMS outlooks and delivery fates needs of a ledger: the ``SendLedger`` of a writer, or the
+    ``ReadOnlyLedger`` of ``reconcile status``."""
+
+    def campaigns(self) -> list[tuple[str, str]]: ...
+
+    def counts(self, backend: str, campaign: str) -> dict[str, int]: ...
+
+    def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]: ...
+
+    def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]: ...
+
+    def pages(self, backend: str, campaign: str, states: Iterable[SendState], *, size: int,
+              up_to: int | None = None) -> Iterator[list[LedgerRow]]: ...
+
+    def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None: ...
+
+
 class ReadOnlyLedger:
     """The ledger as a reader (``reconcile status``) sees it: what backends report about sent messages moves
     the counts in memory only, since a reader holds no lease and writes nothing."""
@@ -262,8 +281,18 @@ class ReadOnlyLedger:
         self._ledger = ledger
         self._moved: dict[int, tuple[str, str, SendState, SendState]] = {}  # key -> backend, campaign, was, now
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._ledger, name)
+    def campaigns(self) -> list[tuple[str, str]]:
+        return self._ledger.campaigns()
+
+    def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
+        return self._ledger.known(backend, campaign, recipients)
+
+    def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]:
+        return self._ledger.remote_ids(backend, campaign, states)
+
+    def pages(self, backend: str, campaign: str, states: Iterable[SendState], *, size: int,
+              up_to: int | None = None) -> Iterator[list[LedgerRow]]:
+        return self._ledger.pages(backend, campaign, states, size=size, up_to=up_to)
 
     def settle(self, updates: Iterable[Settlement], *, forget: Iterable[int] = ()) -> None:
         items = list(updates)

@@ -7,23 +7,24 @@
 - the send ledger (``reconciler.state.ledger``) and the writer lease (``reconciler.state.lease``), in the
   same database.
 
-The planner never touches the store: the engine reads a ``StoreView`` (plain data, ``state.view``) before
+The planner never touches the store: the engine reads a ``StoreView`` (plain data, ``reconciler.remembered``) before
 planning and the executor records outcomes after each action. ``open_store`` opens SQLite
 (``sqlite:///path``, one machine) or PostgreSQL (``postgresql://...``, shared by CI, daemons and people).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.state.database import Database, is_postgres_url, open_database, sqlite_path
 from reconciler.state.history import History
-from reconciler.state.lease import WriterLease
+from reconciler.state.lease import WriterLease, read_holder
 from reconciler.state.ledger import SendLedger
-from reconciler.state.view import InventoryEntry, StoreView, canonical
+from reconciler.remembered import InventoryEntry, StoreView, canonical
 
 DEFAULT_STATE_URL = "sqlite:///.reconciler/state.db"
 STATE_ENV = "RECONCILER_STATE"
@@ -84,13 +85,36 @@ class StateStore:
 
 @dataclass
 class Store:
-    """One open store: its database, the state store and send ledger on it, and, for a writer, the lease."""
+    """One open store, the one handle a pass reads and records through: the inventory, last-applied values
+    and attempts (``state``, read as one ``view``), the send ledger and the history on the same database,
+    and, for a writer, the lease."""
 
     db: Database
     state: StateStore
     ledger: SendLedger
     history: History
     lease: WriterLease | None = None
+
+    def view(self) -> StoreView:
+        """What the planner may know from this store."""
+        return self.state.view()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One consistent snapshot for a reader's whole read phase, so the view and the ledger's counts
+        agree; a writer holds the lease instead (nobody else writes while it does)."""
+        if self.lease is not None:
+            yield
+            return
+        with self.db.snapshot():
+            yield
+
+    def established(self) -> bool:
+        """Whether the store had a writer before the current one (for a reader: before the next one, whose
+        token will follow the stored one), so a campaign with no record in it is new, not lost."""
+        if self.lease is not None:
+            return (self.lease.token or 0) > 1
+        return read_holder(self.db) is not None
 
     def close(self) -> None:
         if self.lease is not None:

@@ -15,15 +15,8 @@ from reconciler.backends.iot_campaigns.client import IotCampaignsClient
 from reconciler.backends.iot_campaigns.replies import DistributionListInfo, PackageProgress
 from reconciler.errors import NotFoundError
 from reconciler.sandbox.harness import SandboxServer
-from tests.backends.test_adapter_iot_campaigns_support import (
-    advance,
-    backend_spec,
-    connect_context,
-    iot_sandbox,
-    reset,
-    state,
-    stats,
-)
+from reconciler.sandbox.testing import SandboxControl
+from tests.backends.test_adapter_iot_campaigns_support import backend_spec, connect_context, iot_sandbox
 
 STEP = 60
 
@@ -36,7 +29,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 async def client(server: SandboxServer, tmp_path: Path) -> AsyncIterator[IotCampaignsClient]:
-    reset(server)
+    SandboxControl.of(server).reset()
     client = connect(backend_spec(server.url, options={"pageSize": 2}), connect_context(tmp_path))
     await client.ensure_token()
     yield client
@@ -65,7 +58,7 @@ async def world(client: IotCampaignsClient, tmp_path: Path) -> World:
 
 
 def campaign_state(server: SandboxServer) -> dict[str, object]:
-    return dict(state(server)["campaigns"][0])
+    return dict(SandboxControl.of(server).state()["campaigns"][0])
 
 
 async def run(client: IotCampaignsClient, world: World) -> None:
@@ -77,12 +70,12 @@ async def run(client: IotCampaignsClient, world: World) -> None:
 
 
 async def test_login_obtains_a_token_the_api_accepts(server: SandboxServer, tmp_path: Path) -> None:
-    reset(server)
+    SandboxControl.of(server).reset()
     client = connect(backend_spec(server.url), connect_context(tmp_path))
     await client.login()
     await client.list_campaigns()
     await client.aclose()
-    assert stats(server) == {"POST /api/tokens": 1, "GET /api/campaigns": 1}
+    assert SandboxControl.of(server).stats().requests == {"POST /api/tokens": 1, "GET /api/campaigns": 1}
 
 
 async def test_create_campaign_then_get_campaign(client: IotCampaignsClient, world: World) -> None:
@@ -127,7 +120,7 @@ async def test_all_campaigns_walks_every_page(client: IotCampaignsClient, server
     for n in range(5):
         await client.create_campaign(name=f"c{n}")
     names = [s.campaign.name for s in await client.all_campaigns()]
-    assert (names, stats(server)["GET /api/campaigns"]) == (["c0", "c1", "c2", "c3", "c4"], 3)
+    assert (names, SandboxControl.of(server).requests("GET /api/campaigns")) == (["c0", "c1", "c2", "c3", "c4"], 3)
 
 
 async def test_approve_start_and_stop_move_the_campaign(client: IotCampaignsClient, world: World) -> None:
@@ -141,7 +134,7 @@ async def test_approve_start_and_stop_move_the_campaign(client: IotCampaignsClie
 async def test_campaign_status_report_counts_gateways(client: IotCampaignsClient, world: World,
                                                       server: SandboxServer) -> None:
     await run(client, world)
-    advance(server, 5 * STEP)
+    SandboxControl.of(server).advance(5 * STEP)
     report = await client.get_campaign_status(world.campaign)
     assert (report.status, report.total_gateways, report.total_packages, report.download_complete,
             report.activation_complete) == ("STARTED", 2, 1, 2, 0)
@@ -199,7 +192,7 @@ async def test_add_and_remove_gateways(client: IotCampaignsClient, world: World)
 async def test_notify_gateway_is_recorded(client: IotCampaignsClient, world: World,
                                           server: SandboxServer) -> None:
     await client.notify_gateway(world.campaign, "gw-00002")
-    assert [n["gatewayId"] for n in state(server)["notifications"]] == ["gw-00002"]
+    assert [n["gatewayId"] for n in SandboxControl.of(server).state()["notifications"]] == ["gw-00002"]
 
 
 async def test_close_gateway_closes_it(client: IotCampaignsClient, world: World) -> None:
@@ -231,14 +224,14 @@ async def test_the_three_schedules_are_stored(client: IotCampaignsClient, world:
 async def test_gateway_state_follows_the_agent(client: IotCampaignsClient, world: World,
                                                 server: SandboxServer) -> None:
     await run(client, world)
-    advance(server, 3 * STEP + 1)
+    SandboxControl.of(server).advance(3 * STEP + 1)
     assert await client.get_gateway_state(world.campaign, "gw-00001") == "DOWNLOADING"
 
 
 async def test_download_and_execution_progress(client: IotCampaignsClient, world: World,
                                                server: SandboxServer) -> None:
     await run(client, world)
-    advance(server, 6 * STEP + 1)
+    SandboxControl.of(server).advance(6 * STEP + 1)
     download = await client.get_download_progress(world.campaign, "gw-00001")
     execution = await client.get_execution_progress(world.campaign, "gw-00001")
     size = len(b"PK firmware 2.4")
@@ -247,7 +240,7 @@ async def test_download_and_execution_progress(client: IotCampaignsClient, world
 
 async def test_gateway_status_report(client: IotCampaignsClient, world: World, server: SandboxServer) -> None:
     await run(client, world)
-    advance(server, 5 * STEP + 30)
+    SandboxControl.of(server).advance(5 * STEP + 30)
     report = await client.get_gateway_status(world.campaign, "gw-00002")
     assert (report.campaign_id, report.gateway_id, report.state, report.execution, len(report.download)) == (
         world.campaign, "gw-00002", "EXECUTING", ("49",), 1)
@@ -290,7 +283,7 @@ async def test_multipart_upload_sends_name_description_and_content(client: IotCa
                                                                    server: SandboxServer) -> None:
     content = b"multipart " * 1000
     await client.upload_package_multipart(firmware(tmp_path, content=content), name="fw-x", description="X")
-    stored = state(server)["packages"][0]
+    stored = SandboxControl.of(server).state()["packages"][0]
     assert (stored["name"], stored["description"], stored["size"], stored["sha256"], stored["upload"]) == (
         "fw-x", "X", len(content), hashlib.sha256(content).hexdigest(), "multipart")
 
@@ -310,7 +303,7 @@ async def test_streaming_upload_of_50_mib_from_disk(client: IotCampaignsClient, 
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    stored = state(server)["packages"][0]
+    stored = SandboxControl.of(server).state()["packages"][0]
     assert (stored["name"], stored["size"], stored["sha256"], stored["upload"]) == (
         "big", 50 << 20, digest.hexdigest(), "streaming")
     assert peak < 16 << 20, f"peak traced memory {peak >> 20} MiB"

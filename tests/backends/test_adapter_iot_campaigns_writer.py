@@ -1,9 +1,8 @@
-"""The IoT campaign manager Writer: each verb's effect in the sandbox, batching, state conflicts, and
-what faults turn into (503 retried; a lost reply to a create is an unknown outcome, never resent)."""
+"""The IoT campaign manager Writer: each verb's effect in the sandbox, batching and state conflicts (what
+faults turn into, for every adapter alike: ``test_adapter_contract.py``)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,20 +10,12 @@ from typing import Any
 import pytest
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.iot_campaigns.adapter import ADAPTER, TRAITS, IotCampaignsWriter, connect
-from reconciler.errors import ConflictError, MalformedReplyError, PermanentBackendError, UnknownOutcomeError
+from reconciler.backends.iot_campaigns.adapter import ADAPTER, TRAITS, IotCampaignsWriter
+from reconciler.errors import ConflictError, PermanentBackendError
 from reconciler.model import Kind, ResourceKey
 from reconciler.sandbox.harness import SandboxServer
-from tests.backends.test_adapter_iot_campaigns_support import (
-    backend_spec,
-    connect_context,
-    iot_sandbox,
-    no_sleep,
-    reset,
-    set_faults,
-    state,
-    stats,
-)
+from reconciler.sandbox.testing import SandboxControl
+from tests.backends.test_adapter_iot_campaigns_support import backend_spec, connect_context, iot_sandbox
 
 KEY = ResourceKey(Kind.CAMPAIGN, "rollout")
 
@@ -37,7 +28,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 async def writer(server: SandboxServer, tmp_path: Path) -> AsyncIterator[IotCampaignsWriter]:
-    reset(server)
+    SandboxControl.of(server).reset()
     writer = ADAPTER.writer(backend_spec(server.url), connect_context(tmp_path))
     yield writer
     await writer.aclose()
@@ -56,7 +47,7 @@ async def new_campaign(writer: IotCampaignsWriter, *gateways: str) -> str:
 
 
 def only_campaign(server: SandboxServer) -> dict[str, Any]:
-    (campaign,) = state(server)["campaigns"]
+    (campaign,) = SandboxControl.of(server).state()["campaigns"]
     return dict(campaign)
 
 
@@ -69,26 +60,26 @@ async def test_upload_package_returns_the_package_id(writer: IotCampaignsWriter,
     firmware = tmp_path / "fw.zip"
     firmware.write_bytes(b"firmware")
     produced = await apply(writer, Verb.UPLOAD_PACKAGE, file=str(firmware), name="fw-0123", description="Fw")
-    stored = state(server)["packages"][0]
+    stored = SandboxControl.of(server).state()["packages"][0]
     assert (produced["package_id"], stored["name"], stored["description"], stored["upload"]) == (
         stored["id"], "fw-0123", "Fw", "multipart")
 
 
 async def test_upload_mode_streaming_streams(server: SandboxServer, tmp_path: Path) -> None:
-    reset(server)
+    SandboxControl.of(server).reset()
     firmware = tmp_path / "fw.zip"
     firmware.write_bytes(b"firmware")
     writer = ADAPTER.writer(backend_spec(server.url, options={"uploadMode": "streaming"}), connect_context(tmp_path))
     await apply(writer, Verb.UPLOAD_PACKAGE, file=str(firmware), name="fw-0123", description="")
     await writer.aclose()
-    assert state(server)["packages"][0]["upload"] == "streaming"
+    assert SandboxControl.of(server).state()["packages"][0]["upload"] == "streaming"
 
 
 async def test_upload_of_a_missing_file_is_a_permanent_error_and_sends_nothing(
         writer: IotCampaignsWriter, server: SandboxServer, tmp_path: Path) -> None:
     with pytest.raises(PermanentBackendError, match="cannot read package file"):
         await apply(writer, Verb.UPLOAD_PACKAGE, file=str(tmp_path / "missing.zip"), name="fw", description="")
-    assert "POST /api/programs/" not in stats(server)
+    assert SandboxControl.of(server).requests("POST /api/programs/") == 0
 
 
 def test_unknown_upload_mode_is_refused(server: SandboxServer, tmp_path: Path) -> None:
@@ -101,7 +92,7 @@ async def test_delete_package_removes_it(writer: IotCampaignsWriter, server: San
     firmware.write_bytes(b"firmware")
     package = (await apply(writer, Verb.UPLOAD_PACKAGE, file=str(firmware), name="fw"))["package_id"]
     await apply(writer, Verb.DELETE_PACKAGE, package_id=package)
-    assert state(server)["packages"] == []
+    assert SandboxControl.of(server).state()["packages"] == []
 
 
 async def test_deleting_what_is_already_gone_succeeds(writer: IotCampaignsWriter) -> None:
@@ -127,7 +118,7 @@ async def test_update_campaign_replaces_its_fields(writer: IotCampaignsWriter, s
 
 async def test_delete_campaign_removes_it(writer: IotCampaignsWriter, server: SandboxServer) -> None:
     await apply(writer, Verb.DELETE_CAMPAIGN, campaign_id=await new_campaign(writer))
-    assert state(server)["campaigns"] == []
+    assert SandboxControl.of(server).state()["campaigns"] == []
 
 
 async def test_start_and_stop_move_the_campaign(writer: IotCampaignsWriter, server: SandboxServer) -> None:
@@ -162,14 +153,15 @@ async def test_approve_campaign_approves(tmp_path: Path) -> None:
 async def test_gateways_are_added_in_batches_of_1000(writer: IotCampaignsWriter, server: SandboxServer) -> None:
     campaign_id = await new_campaign(writer)
     produced = await apply(writer, Verb.ADD_GATEWAYS, campaign_id=campaign_id, gateway_ids=fleet(2500))
-    assert (produced, stats(server)["POST /api/campaigns/{campaign_id}/devices"]) == ({"batches": 3}, 3)
+    batches = SandboxControl.of(server).requests("POST /api/campaigns/{campaign_id}/devices")
+    assert (produced, batches) == ({"batches": 3}, 3)
     assert len(only_campaign(server)["gateways"]) == 2500
 
 
 async def test_gateways_are_removed_in_batches_of_1000(writer: IotCampaignsWriter, server: SandboxServer) -> None:
     campaign_id = await new_campaign(writer, *fleet(1500))
     await apply(writer, Verb.REMOVE_GATEWAYS, campaign_id=campaign_id, gateway_ids=fleet(1200))
-    assert stats(server)["PUT /api/campaigns/{campaign_id}/devices"] == 2
+    assert SandboxControl.of(server).requests("PUT /api/campaigns/{campaign_id}/devices") == 2
     assert len(only_campaign(server)["gateways"]) == 300
 
 
@@ -238,56 +230,13 @@ async def test_verb_of_another_backend_is_refused(writer: IotCampaignsWriter, ve
         await apply(writer, verb, campaign_id="1")
 
 
-def test_traits_declare_the_iot_verbs_and_batch_limits() -> None:
-    assert (set(TRAITS.verbs), dict(TRAITS.batch_limits)) == (IOT_VERBS, {"add-gateways": 1000,
-                                                                          "remove-gateways": 1000})
+def test_traits_declare_the_iot_verbs() -> None:
+    assert set(TRAITS.verbs) == IOT_VERBS
 
 
 def test_traits_say_started_campaigns_refuse_edits_and_what_cannot_be_read_back() -> None:
     assert (TRAITS.replace_fields, "STARTED" in TRAITS.editable_states, TRAITS.approval_states,
             TRAITS.write_only) == (frozenset({"packages", "settings", "description"}), False,
                                    frozenset({"APPROVAL_NEEDED"}), frozenset({"schedules", "callbacks", "settings"}))
-
-
-# --- faults ----------------------------------------------------------------------------------------------
-
-
-def _seed_failing_once() -> int:
-    """A fault seed whose first request draws a 503 at rate 0.5 and whose second does not (the harness
-    draws one number per request, and a second for malformed replies when the request passed)."""
-    for seed in range(1000):
-        rng = random.Random(seed)
-        if rng.random() < 0.5 <= rng.random():
-            return seed
-    raise AssertionError("no such seed")
-
-
-async def test_503_is_retried_and_the_campaign_created_once(writer: IotCampaignsWriter,
-                                                            server: SandboxServer) -> None:
-    await writer.client.ensure_token()
-    set_faults(server, error_rate=0.5, retry_after_s=0, seed=_seed_failing_once())
-    await new_campaign(writer)
-    set_faults(server, error_rate=0)
-    assert (stats(server)["POST /api/campaigns"], len(state(server)["campaigns"])) == (2, 1)
-
-
-async def test_create_whose_reply_is_dropped_is_an_unknown_outcome_never_resent(
-        writer: IotCampaignsWriter, server: SandboxServer) -> None:
-    await writer.client.ensure_token()
-    set_faults(server, drop_rate=1)
-    with pytest.raises(UnknownOutcomeError):
-        await new_campaign(writer)
-    set_faults(server, drop_rate=0)
-    assert (stats(server)["POST /api/campaigns"], len(state(server)["campaigns"])) == (1, 1)
-
-
-async def test_malformed_reply_to_a_read_is_retried_then_reported(server: SandboxServer, tmp_path: Path) -> None:
-    reset(server)
-    client = connect(backend_spec(server.url, max_retries=2), connect_context(tmp_path), sleep=no_sleep)
-    await client.ensure_token()
-    set_faults(server, malformed_rate=1)
-    with pytest.raises(MalformedReplyError):
-        await client.list_campaigns()
-    set_faults(server, malformed_rate=0)
-    await client.aclose()
-    assert stats(server)["GET /api/campaigns"] == 3
+    assert TRAITS.refuses_edits("STARTED") and not TRAITS.refuses_edits("STOPPED")
+    assert not TRAITS.refuses_edits("SOMETHING_NEW")  # a state the lifecycle does not name is opaque

@@ -1,6 +1,6 @@
 """The SMS gateway adapter against the simulator over real HTTPS: the client's endpoints and limits,
-error translation, auth, TLS verification, faults (and how ``user_id`` resolves an unknown outcome),
-the Reader, the Writer, and push parsing."""
+error translation, auth, TLS verification, how ``user_id`` resolves an unknown outcome, the Reader, the
+Writer, and push parsing (the faults every adapter survives alike: ``test_adapter_contract.py``)."""
 
 from __future__ import annotations
 
@@ -35,13 +35,14 @@ from reconciler.errors import (
     TemporaryBackendError,
     UnknownOutcomeError,
 )
-from reconciler.model import BackendLimits, BackendSpec, BackendType, DesiredState, Kind, ResourceKey, TlsSettings
+from reconciler.model import BackendLimits, BackendSpec, DesiredState, Kind, ResourceKey, TlsSettings
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer, TlsFiles
 from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.tls import generate_tls_files
-from reconciler.secrets import Redactor, SecretRef
+from reconciler.secrets import Redactor
+from tests.backends.support import gateway_spec
 from tests.sandbox.test_sim_sms_gateway import PushReceiver, frozen_clock
 
 SECRET = "gw-Pa55-word"
@@ -71,22 +72,18 @@ def gateway(served: tuple[SandboxServer, SmsGatewaySimulator]) -> SandboxServer:
 
 
 @pytest.fixture
-def control(gateway: SandboxServer, tls: TlsFiles) -> Iterator[httpx.Client]:
+def control(gateway: SandboxServer) -> SandboxControl:
     """The sandbox control API (no credentials needed), gateway reset to its fixtures."""
-    with httpx.Client(base_url=gateway.url, verify=ssl.create_default_context(cafile=str(tls.ca_file))) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
+    control = SandboxControl.of(gateway)
+    control.reset()
+    return control
 
 
 def spec_for(url: str, tls: TlsFiles | None, **options: Any) -> BackendSpec:
     """A spec trusting the sandbox CA (``tls=None``: default verification against the public roots)."""
-    return BackendSpec(
-        name="b1", type=BackendType.SMS_GATEWAY, url=url,
-        auth={"username": "admin", "password": SecretRef(env="B1_SECRET")},
-        limits=BackendLimits(max_retries=2, timeout_seconds=5),
-        tls=TlsSettings() if tls is None else TlsSettings(ca_file=str(tls.ca_file)),
-        options=options,
-    )
+    return gateway_spec(url, name="b1", password_env="B1_SECRET",
+                        limits=BackendLimits(max_retries=2, timeout_seconds=5),
+                        tls=TlsSettings() if tls is None else TlsSettings(ca_file=str(tls.ca_file)), **options)
 
 
 def context(tmp_path: Path, password: str = SECRET) -> ConnectContext:
@@ -95,7 +92,7 @@ def context(tmp_path: Path, password: str = SECRET) -> ConnectContext:
 
 @pytest.fixture
 async def client(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
-                 control: httpx.Client) -> AsyncIterator[SmsGatewayClient]:
+                 control: SandboxControl) -> AsyncIterator[SmsGatewayClient]:
     connected = SmsGatewayClient.connect(spec_for(gateway.url, tls), context(tmp_path), sleep=no_sleep)
     yield connected
     await connected.aclose()
@@ -103,22 +100,6 @@ async def client(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
 
 def recipients(count: int, first_user_id: int = 1) -> list[OutgoingSms]:
     return [OutgoingSms(number=f"+4917000{i:05d}", user_id=first_user_id + i) for i in range(count)]
-
-
-def state(control: httpx.Client) -> dict[str, Any]:
-    return dict(control.get("/_sandbox/state").json())
-
-
-def requests_to(control: httpx.Client, route: str) -> int:
-    return int(control.get("/_sandbox/stats").json()["requests"].get(route, 0))
-
-
-def advance(control: httpx.Client, seconds: float) -> None:
-    control.post("/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()
-
-
-def faults(control: httpx.Client, **settings: Any) -> None:
-    control.post("/_sandbox/faults", json={"retry_after_s": 0, **settings}).raise_for_status()
 
 
 def mock_client(tmp_path: Path, handler: Any) -> SmsGatewayClient:
@@ -130,10 +111,10 @@ def mock_client(tmp_path: Path, handler: Any) -> SmsGatewayClient:
 # --- traits and helpers --------------------------------------------------------------------------
 
 
-def test_traits_declare_send_and_stop_with_the_api_batch_limits() -> None:
+def test_traits_declare_send_and_stop_and_a_gateway_that_can_be_asked() -> None:
     traits = ADAPTER.traits
-    assert (traits.type, traits.verbs) == (BackendType.SMS_GATEWAY, {Verb.SEND_SMS, Verb.STOP_SMS_TASK})
-    assert dict(traits.batch_limits) == {"send-sms": 128, "query-sms-result": 32}
+    assert (traits.type, traits.verbs) == ("sms-gateway", {Verb.SEND_SMS, Verb.STOP_SMS_TASK})
+    assert traits.sms_queryable
 
 
 def test_in_batches_splits_any_iterable_into_lists_of_128() -> None:
@@ -149,45 +130,45 @@ async def test_send_sms_returns_the_task_and_queue_size(client: SmsGatewayClient
 
 
 async def test_send_sms_queues_every_message_with_its_user_id_and_params(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     await client.send_sms([OutgoingSms("1", 41, ("Ana",)), OutgoingSms("2", 42, ("Bo",))], text="Hi #param#")
-    assert [(m["user_id"], m["text"]) for m in state(control)["messages"]] == [(41, "Hi Ana"), (42, "Hi Bo")]
+    assert [(m["user_id"], m["text"]) for m in control.state()["messages"]] == [(41, "Hi Ana"), (42, "Hi Bo")]
 
 
 async def test_send_sms_passes_ports_encoding_and_status_report(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     await client.send_sms(recipients(1), text="a", ports=[7], encoding="unicode", request_status_report=True)
-    message = state(control)["messages"][0]
+    message = control.state()["messages"][0]
     assert (message["port"], message["encoding"], message["status_report"]) == (7, "unicode", True)
 
 
 async def test_send_sms_refuses_more_than_128_messages_without_a_request(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     with pytest.raises(ValueError):
         await client.send_sms(recipients(129), text="hello")
-    assert requests_to(control, "POST /api/send_sms") == 0
+    assert control.requests("POST /api/send_sms") == 0
 
 
 async def test_query_sms_result_sends_one_request_per_32_user_ids(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     await client.send_sms(recipients(70), text="x")
     found = await client.query_sms_result(user_ids=list(range(1, 71)))
-    assert (len(found), requests_to(control, "POST /api/query_sms_result")) == (70, 3)
+    assert (len(found), control.requests("POST /api/query_sms_result")) == (70, 3)
 
 
-async def test_query_sms_result_chunks_numbers_as_well(client: SmsGatewayClient, control: httpx.Client) -> None:
+async def test_query_sms_result_chunks_numbers_as_well(client: SmsGatewayClient, control: SandboxControl) -> None:
     await client.send_sms(recipients(40), text="x")
     found = await client.query_sms_result(numbers=[r.number for r in recipients(40)])
-    assert (len(found), requests_to(control, "POST /api/query_sms_result")) == (40, 2)
+    assert (len(found), control.requests("POST /api/query_sms_result")) == (40, 2)
 
 
-async def test_query_sms_result_returns_typed_results(client: SmsGatewayClient, control: httpx.Client) -> None:
+async def test_query_sms_result_returns_typed_results(client: SmsGatewayClient, control: SandboxControl) -> None:
     await client.send_sms(recipients(1), text="x", ports=[2])
-    advance(control, 1)
+    control.advance(1)
     [result] = await client.query_sms_result(user_ids=[1])
     assert (result.port, result.user_id, result.status, result.ref_id, result.count) == (2, 1, SmsStatus.SENT_OK, 0, 1)
 
@@ -198,9 +179,9 @@ async def test_query_sms_result_reports_queued_messages_without_a_ref_id(client:
     assert (result.status, result.ref_id) == (SmsStatus.SENDING, None)
 
 
-async def test_query_sms_deliver_status_reports_delivery(client: SmsGatewayClient, control: httpx.Client) -> None:
+async def test_query_sms_deliver_status_reports_delivery(client: SmsGatewayClient, control: SandboxControl) -> None:
     await client.send_sms(recipients(1), text="x", request_status_report=True)
-    advance(control, 6)
+    control.advance(6)
     [status] = await client.query_sms_deliver_status(numbers=["+491700000000"])
     assert (status.delivered, status.permanent_failure, status.ref_id) == (True, False, 0)
 
@@ -265,13 +246,13 @@ async def test_text_over_1500_bytes_is_a_permanent_error(client: SmsGatewayClien
 
 
 async def test_no_port_available_is_retried_as_not_processed(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     await client.set_port_info(5, PortAction.POWER, "off")
     with pytest.raises(TemporaryBackendError) as caught:
         await client.send_sms(recipients(1), text="x", ports=[5])
     assert (caught.value.not_processed, caught.value.code) == (True, "550")
-    assert requests_to(control, "POST /api/send_sms") == 3
+    assert control.requests("POST /api/send_sms") == 3
 
 
 async def test_body_error_500_on_a_query_is_retried(tmp_path: Path) -> None:
@@ -325,14 +306,14 @@ async def test_wrong_password_with_basic_is_an_auth_error(gateway: SandboxServer
 
 
 async def test_basic_auth_scheme_works(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
-                                       control: httpx.Client) -> None:
+                                       control: SandboxControl) -> None:
     client = SmsGatewayClient.connect(spec_for(gateway.url, tls, authScheme="basic"), context(tmp_path))
     assert await client.query_sms_in_queue() == 0
     await client.aclose()
 
 
 def test_a_password_that_is_not_a_secret_reference_is_refused(tmp_path: Path) -> None:
-    spec = BackendSpec(name="b1", type=BackendType.SMS_GATEWAY, url="https://gateway.invalid",
+    spec = BackendSpec(name="b1", type="sms-gateway", url="https://gateway.invalid",
                        auth={"username": "admin", "password": "admin"})
     with pytest.raises(PermanentBackendError, match="secret reference"):
         SmsGatewayClient.connect(spec, context(tmp_path))
@@ -344,10 +325,10 @@ def test_an_unknown_auth_scheme_is_refused(tmp_path: Path) -> None:
 
 
 async def test_the_password_appears_in_no_repr_error_or_log(gateway: SandboxServer, tls: TlsFiles,
-                                                            tmp_path: Path, control: httpx.Client) -> None:
+                                                            tmp_path: Path, control: SandboxControl) -> None:
     reader = ADAPTER.reader(spec_for(gateway.url, tls), context(tmp_path, "wrong-" + SECRET))
     writer = ADAPTER.writer(spec_for(gateway.url, tls), context(tmp_path, "wrong-" + SECRET))
-    faults(control, error_rate=0.5, seed=1)
+    control.faults(retry_after_s=0, error_rate=0.5, seed=1)
     with capture_logs() as logs:
         observation = await reader.observe(DesiredState())
         with pytest.raises(BackendError) as caught:
@@ -378,65 +359,33 @@ async def test_ca_file_makes_the_gateway_trusted(client: SmsGatewayClient) -> No
 
 
 async def test_verify_false_accepts_the_self_signed_gateway(gateway: SandboxServer, tmp_path: Path,
-                                                            control: httpx.Client) -> None:
-    spec = spec_for(gateway.url, None)
-    unverified = BackendSpec(name=spec.name, type=spec.type, url=spec.url, auth=spec.auth,
-                             tls=TlsSettings(verify=False))
+                                                            control: SandboxControl) -> None:
+    unverified = gateway_spec(gateway.url, name="b1", password_env="B1_SECRET", tls=TlsSettings(verify=False))
     client = SmsGatewayClient.connect(unverified, context(tmp_path))
     assert await client.query_sms_in_queue() == 0
     await client.aclose()
 
 
-# --- faults and recovery by user_id --------------------------------------------------------------
-
-
-async def test_send_refused_with_503_is_retried_and_queued_once(
-    client: SmsGatewayClient, control: httpx.Client
-) -> None:
-    await client.query_sms_in_queue()  # holds a Digest challenge from here on
-    faults(control, error_rate=0.5, seed=1)  # seed 1: the first attempt gets a 503
-    await client.send_sms(recipients(3), text="x")
-    assert requests_to(control, "POST /api/send_sms") > 1
-    assert [m["user_id"] for m in state(control)["messages"]] == [1, 2, 3]
-
-
-async def test_dropped_reply_to_a_send_is_an_unknown_outcome_queued_exactly_once(
-    client: SmsGatewayClient, control: httpx.Client
-) -> None:
-    await client.query_sms_in_queue()
-    faults(control, drop_rate=1)
-    with pytest.raises(UnknownOutcomeError):
-        await client.send_sms(recipients(3), text="x")
-    assert [m["user_id"] for m in state(control)["messages"]] == [1, 2, 3]
+# --- recovery by user_id -------------------------------------------------------------------------
 
 
 async def test_query_by_user_id_tells_what_happened_to_an_unknown_send(
-    client: SmsGatewayClient, control: httpx.Client
+    client: SmsGatewayClient, control: SandboxControl
 ) -> None:
     await client.query_sms_in_queue()
-    faults(control, drop_rate=1)
+    control.faults(drop_rate=1)
     with pytest.raises(UnknownOutcomeError):
         await client.send_sms(recipients(3), text="x")
-    faults(control, drop_rate=0)
+    control.faults(drop_rate=0)
     found = await client.query_sms_result(user_ids=[1, 2, 3, 4])
     assert sorted(r.user_id or 0 for r in found) == [1, 2, 3]
-
-
-async def test_malformed_reply_to_a_send_is_an_unknown_outcome(
-    client: SmsGatewayClient, control: httpx.Client
-) -> None:
-    await client.query_sms_in_queue()
-    faults(control, malformed_rate=1)
-    with pytest.raises(UnknownOutcomeError):
-        await client.send_sms(recipients(1), text="x")
-    assert len(state(control)["messages"]) == 1
 
 
 # --- reader and writer ---------------------------------------------------------------------------
 
 
 async def test_reader_observes_every_port(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
-                                          control: httpx.Client) -> None:
+                                          control: SandboxControl) -> None:
     reader = ADAPTER.reader(spec_for(gateway.url, tls), context(tmp_path))
     observation = await reader.observe(DesiredState())
     await reader.aclose()
@@ -445,7 +394,7 @@ async def test_reader_observes_every_port(gateway: SandboxServer, tls: TlsFiles,
 
 
 async def test_reader_reports_an_unreadable_gateway(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
-                                                    control: httpx.Client) -> None:
+                                                    control: SandboxControl) -> None:
     reader = ADAPTER.reader(spec_for(gateway.url, tls), context(tmp_path, "wrong"))
     observation = await reader.observe(DesiredState())
     await reader.aclose()
@@ -454,13 +403,13 @@ async def test_reader_reports_an_unreadable_gateway(gateway: SandboxServer, tls:
 
 
 async def test_writer_stops_a_task(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path,
-                                   client: SmsGatewayClient, control: httpx.Client) -> None:
+                                   client: SmsGatewayClient, control: SandboxControl) -> None:
     receipt = await client.send_sms(recipients(2), text="x", ports=[0])
     writer = ADAPTER.writer(spec_for(gateway.url, tls), context(tmp_path))
     produced = await writer.apply(Action("a1", Verb.STOP_SMS_TASK, KEY, "b1", {"task_id": receipt.task_id}))
     await writer.aclose()
     assert produced == {"task_id": receipt.task_id}
-    assert state(control)["tasks"][0]["stopped"] is True
+    assert control.state()["tasks"][0]["stopped"] is True
 
 
 async def test_writer_refuses_other_verbs(gateway: SandboxServer, tls: TlsFiles, tmp_path: Path) -> None:
@@ -532,7 +481,7 @@ def test_every_push_the_simulator_makes_parses(tls: TlsFiles) -> None:
                               verify=ssl.create_default_context(cafile=str(tls.ca_file))) as http:
                 http.post("/api/send_sms", json={"text": "x", "param": [{"number": "1", "user_id": 5}],
                                                  "request_status_report": True})
-                http.post("/_sandbox/clock", json={"advance_s": 6})
+                SandboxControl.over(http).advance(6)
                 simulator.inject_incoming(0, "10086", "hi")
                 pushes = [receiver.wait_for(key) for key in ("sms_result", "sms_deliver_status", "sms")]
     assert [parse_push(payload).kind for payload in pushes] == [

@@ -1,5 +1,6 @@
 """The YateOTA adapter against the YateOTA sandbox over loopback: every client method, what observe
-reads (counted by the sandbox), paging, error translation, faults, and secrets kept out of sight."""
+reads (counted by the sandbox), paging, error translation, and secrets kept out of sight (the faults every
+adapter survives alike are proved in ``test_adapter_contract.py``)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,10 @@ from structlog.testing import capture_logs
 from reconciler.actions import Action, Verb
 from reconciler.backends.protocol import ConnectContext
 from reconciler.backends.yateota.adapter import ADAPTER, TraceEvent, YateOtaClient, YateOtaReader, YateOtaWriter
-from reconciler.errors import (
-    AuthError,
-    MalformedReplyError,
-    PermanentBackendError,
-    SecretError,
-    TemporaryBackendError,
-    UnknownOutcomeError,
-)
+from reconciler.errors import AuthError, MalformedReplyError, PermanentBackendError, SecretError
 from reconciler.model import (
     BackendLimits,
     BackendSpec,
-    BackendType,
     DesiredState,
     IotCampaignSpec,
     Kind,
@@ -34,9 +27,8 @@ from reconciler.model import (
     SimCampaignSpec,
 )
 from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.faults import FaultInjector, FaultSettings
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.yateota.app import YateOtaSimulator
 from reconciler.secrets import Redactor, SecretRef
 
@@ -55,21 +47,12 @@ class Sleeps:
         self.delays.append(delay)
 
 
-class Sandbox:
-    """The sandbox's control API, for arranging faults and asserting what the adapter did."""
+class Sandbox(SandboxControl):
+    """The sandbox's control API and what these tests read from its state."""
 
-    def __init__(self, http: httpx.Client) -> None:
-        self.http = http
-
-    def faults(self, **settings: object) -> None:
-        self.http.post("/_sandbox/faults", json=settings).raise_for_status()
-
-    def requests(self) -> int:
-        return int(self.http.get("/_sandbox/stats").json()["requests"].get(ROUTE, 0))
-
-    def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.http.get("/_sandbox/state").json()
-        return result
+    def calls(self) -> int:
+        """Requests served (every YateOTA request is a ``POST /api.php``)."""
+        return self.requests(ROUTE)
 
     def by_name(self) -> dict[str, int]:
         return dict(self.state()["requests_by_name"])
@@ -96,8 +79,9 @@ def control(server: SandboxServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def sandbox(control: httpx.Client) -> Sandbox:
-    control.post("/_sandbox/reset").raise_for_status()
-    return Sandbox(control)
+    sandbox = Sandbox.over(control)
+    sandbox.reset()
+    return sandbox
 
 
 @pytest.fixture
@@ -108,7 +92,7 @@ def ctx(tmp_path: Path) -> ConnectContext:
 def backend_spec(url: str, secret: SecretRef | None = None, **options: object) -> BackendSpec:
     return BackendSpec(
         name=BACKEND,
-        type=BackendType.YATEOTA,
+        type="yateota",
         url=url,
         auth={"secret": secret or SecretRef(env="YATE_SECRET")},
         limits=BackendLimits(max_retries=2),
@@ -285,7 +269,7 @@ async def test_observe_reads_one_listing_and_participants_only_where_needed(
         IotCampaignSpec(name="iot", backend=BACKEND),
     ))
     assert sandbox.by_name() == {"query_campaigns": 1, "query_participants": 2}
-    assert sandbox.requests() == 3
+    assert sandbox.calls() == 3
 
 
 async def test_observe_reads_only_failed_participants_for_retry_failed(client: YateOtaClient) -> None:
@@ -355,7 +339,7 @@ async def test_backend_answering_503_is_unreadable_after_the_retries(client: Yat
     sandbox.faults(error_rate=1)
     seen = await reader(client).observe(desired(sim_campaign(147)))
     assert (seen.readable, "injected fault: HTTP 503" in seen.error) == (False, True)
-    assert sandbox.requests() == 3
+    assert sandbox.calls() == 3
 
 
 async def test_failure_reading_participants_makes_the_backend_unreadable(ctx: ConnectContext) -> None:
@@ -371,66 +355,6 @@ async def test_failure_reading_participants_makes_the_backend_unreadable(ctx: Co
     seen = await reader(client).observe(desired(sim_campaign(147, retry_failed_max_attempts=1)))
     await client.aclose()
     assert (seen.readable, seen.error) == (False, "yate-1 query_participants: participants database offline")
-
-
-# --- faults --------------------------------------------------------------------------------------
-
-
-async def test_503_is_retried_honouring_retry_after_until_it_succeeds(
-    client: YateOtaClient, sandbox: Sandbox, sleeps: Sleeps
-) -> None:
-    draws = FaultInjector(FaultSettings(error_rate=0.5, seed=7))
-    failures = next(n for n in range(10) if not draws.draw().error)  # seed 7: two 503s, then a reply
-    sandbox.faults(error_rate=0.5, seed=7, retry_after_s=1)
-    assert len(await client.query_campaigns()) == 5
-    assert sandbox.requests() == failures + 1 == 3
-    assert sleeps.delays == [1.0] * failures
-
-
-async def test_503_on_every_attempt_gives_up_after_max_retries(client: YateOtaClient, sandbox: Sandbox) -> None:
-    sandbox.faults(error_rate=1)
-    with pytest.raises(TemporaryBackendError):
-        await client.query_campaigns()
-    assert sandbox.requests() == 3
-
-
-async def test_malformed_reply_to_a_read_is_retried_then_raises_malformed_reply_error(
-    client: YateOtaClient, sandbox: Sandbox
-) -> None:
-    sandbox.faults(malformed_rate=1)
-    with pytest.raises(MalformedReplyError, match="reply is not JSON"):
-        await client.query_participants(142)
-    assert sandbox.requests() == 3
-
-
-async def test_dropped_reply_to_a_participant_retry_is_an_unknown_outcome_sent_once(
-    client: YateOtaClient, sandbox: Sandbox
-) -> None:
-    sandbox.faults(drop_rate=1)
-    with pytest.raises(UnknownOutcomeError):
-        await client.action_participant(195, "retry")
-    sandbox.faults(drop_rate=0)
-    assert sandbox.requests() == 1
-    assert sandbox.participant(195)["state"] == "pending_build"
-
-
-async def test_malformed_reply_to_a_participant_action_is_an_unknown_outcome_sent_once(
-    client: YateOtaClient, sandbox: Sandbox
-) -> None:
-    sandbox.faults(malformed_rate=1)
-    with pytest.raises(UnknownOutcomeError):
-        await client.action_participant(156, "hurry")
-    sandbox.faults(malformed_rate=0)
-    assert (sandbox.requests(), sandbox.participant(156)["state"]) == (1, "pending_send")
-
-
-async def test_dropped_reply_to_a_campaign_action_is_retried(client: YateOtaClient, sandbox: Sandbox) -> None:
-    sandbox.faults(drop_rate=1)
-    with pytest.raises(TemporaryBackendError) as caught:
-        await client.action_campaign(144, "stop")
-    sandbox.faults(drop_rate=0)
-    assert not isinstance(caught.value, UnknownOutcomeError)
-    assert sandbox.requests() == 3
 
 
 # --- writer --------------------------------------------------------------------------------------
@@ -472,7 +396,7 @@ async def test_writer_refuses_a_verb_yateota_does_not_support_without_a_request(
 ) -> None:
     with pytest.raises(PermanentBackendError, match="yateota does not support create-campaign"):
         await YateOtaWriter(BACKEND, client).apply(action(Verb.CREATE_CAMPAIGN, name="x"))
-    assert sandbox.requests() == 0
+    assert sandbox.calls() == 0
 
 
 async def test_writer_refuses_an_action_without_its_id(client: YateOtaClient) -> None:
@@ -485,12 +409,13 @@ async def test_writer_refuses_an_action_without_its_id(client: YateOtaClient) ->
 
 def test_traits_declare_the_six_verbs_and_adopted_campaigns() -> None:
     traits = ADAPTER.traits
-    assert traits.type is BackendType.YATEOTA and not traits.creates_campaigns
+    assert traits.type == "yateota"
     assert traits.verbs == {
         Verb.PAUSE_CAMPAIGN, Verb.STOP_CAMPAIGN, Verb.RESTART_CAMPAIGN,
         Verb.RETRY_PARTICIPANT, Verb.CANCEL_PARTICIPANT, Verb.HURRY_PARTICIPANT,
     }
     assert (traits.editable_states, traits.write_only) == (frozenset(), frozenset())
+    assert (traits.lifecycle.started, traits.lifecycle.finished) == ("started", "finished")
 
 
 async def test_adapter_writer_and_reader_work_against_the_sandbox(
@@ -632,7 +557,7 @@ def test_unset_secret_variable_is_a_secret_error_naming_it(tmp_path: Path) -> No
 
 
 def test_secret_written_in_plain_is_refused_without_showing_it(ctx: ConnectContext) -> None:
-    spec = BackendSpec(name=BACKEND, type=BackendType.YATEOTA, url="http://yate.invalid", auth={"secret": SECRET})
+    spec = BackendSpec(name=BACKEND, type="yateota", url="http://yate.invalid", auth={"secret": SECRET})
     with pytest.raises(SecretError) as caught:
         ADAPTER.writer(spec, ctx)
     assert SECRET not in str(caught.value)

@@ -11,7 +11,7 @@ import asyncio
 import struct
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,56 +22,16 @@ from reconciler.backends.http_transport import KeepAliveTransport
 from reconciler.errors import MalformedReplyError, ReplyLimitError, UnknownOutcomeError
 from reconciler.load import load_desired_state
 from reconciler.model import BackendLimits
+from tests.backends.support import RawServer, Reply, fixed, serving, yateota_spec
 
 MiB = 1 << 20
-Reply = Callable[[asyncio.StreamWriter], Awaitable[bool]]  # writes one reply; True: keep the connection
 
 
-class Hostile:
-    """An HTTP/1.1 server answering every request with ``reply``; counts what it managed to send."""
-
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
-        self.requests: list[bytes] = []
-        self.sent = 0
-        self.server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                self.requests.append(head)
-                for line in head.lower().split(b"\r\n"):
-                    if line.startswith(b"content-length:"):
-                        await reader.readexactly(int(line.split(b":")[1]))
-                if not await self.reply(writer):
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        writer.close()
-
-    def write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(data)
-        self.sent += len(data)
-
-
-async def hostile(make: Callable[[Hostile], Reply]) -> Hostile:
-    server = Hostile(lambda writer: asyncio.sleep(0, False))
-    server.reply = make(server)
-    server.server = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    return server
-
-
-def endless(framing: str) -> Callable[[Hostile], Reply]:
+def endless(framing: str) -> Callable[[RawServer], Reply]:
     """A 200 whose body never ends, sent as fast as the client reads it."""
     piece = b"x" * 65536
 
-    def make(server: Hostile) -> Reply:
+    def make(server: RawServer) -> Reply:
         async def reply(writer: asyncio.StreamWriter) -> bool:
             if framing == "content-length":
                 server.write(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
@@ -104,26 +64,16 @@ def zeros_deflated(megabytes: int, coding: str) -> bytes:
     return b"\x78\xda" + body + struct.pack(">I", adler)
 
 
-def bomb(megabytes: int, coding: str = "gzip") -> Callable[[Hostile], Reply]:
+def bomb(megabytes: int, coding: str = "gzip") -> Callable[[RawServer], Reply]:
     data = zeros_deflated(megabytes, coding)
 
-    def make(server: Hostile) -> Reply:
+    def make(server: RawServer) -> Reply:
         async def reply(writer: asyncio.StreamWriter) -> bool:
             server.write(writer, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
                          b"Content-Length: %d\r\n\r\n" % (coding.encode(), len(data)))
             for start in range(0, len(data), 65536):
                 server.write(writer, data[start:start + 65536])
                 await writer.drain()
-            return True
-        return reply
-    return make
-
-
-def fixed(data: bytes) -> Callable[[Hostile], Reply]:
-    def make(server: Hostile) -> Reply:
-        async def reply(writer: asyncio.StreamWriter) -> bool:
-            server.write(writer, data)
-            await writer.drain()
             return True
         return reply
     return make
@@ -147,7 +97,7 @@ async def call(http: BackendHttp, *, idempotent: bool = True) -> object:
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked", "until-close"])
 async def test_a_body_over_max_body_bytes_is_an_error_while_it_streams_in(framing: str) -> None:
-    server = await hostile(endless(framing))
+    server = await serving(endless(framing))
     started = time.monotonic()
     with pytest.raises(ReplyLimitError) as caught:
         await call(policy(server.url, max_body_bytes=4 * MiB, timeout_seconds=5))
@@ -158,7 +108,7 @@ async def test_a_body_over_max_body_bytes_is_an_error_while_it_streams_in(framin
 
 
 async def test_the_default_body_bound_is_32_mib() -> None:
-    server = await hostile(endless("chunked"))
+    server = await serving(endless("chunked"))
     with pytest.raises(ReplyLimitError, match=f"over {32 * MiB} bytes"):
         await call(policy(server.url))
     assert server.sent < 48 * MiB
@@ -166,13 +116,13 @@ async def test_the_default_body_bound_is_32_mib() -> None:
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
 async def test_a_compression_bomb_stops_at_the_ratio_bound(coding: str) -> None:
-    server = await hostile(bomb(256, coding))  # 256 MiB of zeros in 260 KB
+    server = await serving(bomb(256, coding))  # 256 MiB of zeros in 260 KB
     with pytest.raises(ReplyLimitError, match="limits.maxCompressionRatio"):
         await call(policy(server.url))
 
 
 async def test_a_compressed_body_over_max_decoded_bytes_is_an_error() -> None:
-    server = await hostile(bomb(64))
+    server = await serving(bomb(64))
     with pytest.raises(ReplyLimitError, match="limits.maxDecodedBytes"):
         await call(policy(server.url, max_decoded_bytes=8 * MiB, max_compression_ratio=1e9))
 
@@ -184,7 +134,7 @@ async def test_a_compressed_body_within_bounds_is_decoded(coding: str) -> None:
     packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
     data = packer.compress(text) + packer.flush()
     name = coding.removeprefix("raw-").encode()
-    server = await hostile(fixed(b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+    server = await serving(fixed(b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
                                  % (name, len(data)) + data))
     http = policy(server.url)
     try:
@@ -195,15 +145,15 @@ async def test_a_compressed_body_within_bounds_is_decoded(coding: str) -> None:
 
 
 async def test_a_tiny_compression_bomb_under_one_mib_decoded_is_not_judged_by_its_ratio() -> None:
-    server = await hostile(bomb(1))
+    server = await serving(bomb(1))
     assert await call(policy(server.url)) == MiB
 
 
 async def test_a_coding_we_did_not_ask_for_is_malformed_not_decoded_by_httpx() -> None:
-    server = await hostile(fixed(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nok"))
+    server = await serving(fixed(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nok"))
     with pytest.raises(MalformedReplyError, match="'br'"):
         await call(policy(server.url, max_retries=0))
-    assert b"accept-encoding: gzip, deflate\r\n" in server.requests[0].lower()
+    assert b"accept-encoding: gzip, deflate\r\n" in server.heads[0].lower()
 
 
 @pytest.mark.parametrize(("head", "bound"), [
@@ -214,13 +164,13 @@ async def test_a_coding_we_did_not_ask_for_is_malformed_not_decoded_by_httpx() -
      "limits.maxHeaderBytes|limits.maxHeaderLines"),
 ], ids=["lines", "bytes", "interim-flood"])
 async def test_a_head_over_its_bounds_is_an_error(head: bytes, bound: str) -> None:
-    server = await hostile(fixed(head))
+    server = await serving(fixed(head))
     with pytest.raises(ReplyLimitError, match=bound):
         await call(policy(server.url))
 
 
 async def test_a_reply_over_a_bound_to_a_non_idempotent_request_is_an_unknown_outcome() -> None:
-    server = await hostile(endless("chunked"))
+    server = await serving(endless("chunked"))
     with pytest.raises(UnknownOutcomeError, match="may have taken effect") as caught:
         await call(policy(server.url, max_body_bytes=MiB), idempotent=False)
     assert isinstance(caught.value.__cause__, ReplyLimitError)
@@ -228,9 +178,9 @@ async def test_a_reply_over_a_bound_to_a_non_idempotent_request_is_an_unknown_ou
 
 @pytest.mark.parametrize("make", [endless("chunked"), endless("until-close"), bomb(256)], ids=["chunked", "close", "bomb"])
 async def test_the_bounds_hold_on_httpx_own_transport_behind_a_proxy(
-        make: Callable[[Hostile], Reply], monkeypatch: pytest.MonkeyPatch) -> None:
+        make: Callable[[RawServer], Reply], monkeypatch: pytest.MonkeyPatch) -> None:
     """Behind a proxy httpx's own transport carries the request (the proxy here answers itself)."""
-    proxy = await hostile(make)
+    proxy = await serving(make)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
@@ -238,13 +188,13 @@ async def test_the_bounds_hold_on_httpx_own_transport_behind_a_proxy(
     assert not isinstance(http.client._transport.inner, KeepAliveTransport)  # type: ignore[attr-defined]
     with pytest.raises(ReplyLimitError):
         await call(http)
-    assert proxy.requests[0].startswith(b"GET http://backend.invalid:8080/list HTTP/1.1")
+    assert proxy.heads[0].startswith(b"GET http://backend.invalid:8080/list HTTP/1.1")
     assert proxy.sent < 4 * MiB + 8 * MiB
 
 
 async def test_a_head_over_its_bounds_is_an_error_on_httpx_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"Content-Length: 2\r\n\r\nok"
-    proxy = await hostile(fixed(head))
+    proxy = await serving(fixed(head))
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
@@ -253,7 +203,7 @@ async def test_a_head_over_its_bounds_is_an_error_on_httpx_own_transport(monkeyp
 
 
 async def test_a_slow_endless_body_ends_at_the_read_timeout_not_never() -> None:
-    def make(server: Hostile) -> Reply:
+    def make(server: RawServer) -> Reply:
         async def reply(writer: asyncio.StreamWriter) -> bool:
             server.write(writer, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
             while True:
@@ -262,7 +212,7 @@ async def test_a_slow_endless_body_ends_at_the_read_timeout_not_never() -> None:
                 await asyncio.sleep(0.05)
         return reply
 
-    server = await hostile(make)
+    server = await serving(make)
     started = time.monotonic()
     with pytest.raises(Exception, match="no reply: ReadTimeout"):
         await call(policy(server.url, timeout_seconds=0.5, max_retries=0))
@@ -300,7 +250,7 @@ async def test_a_slow_endless_body_ends_at_the_read_timeout_not_never() -> None:
         "chunk-leading-space", "chunk-no-crlf", "no-colon", "space-in-name", "bare-lf", "status-2-digits",
         "http2", "status-plus"])
 async def test_ambiguous_framing_is_a_protocol_error(data: bytes) -> None:
-    server = await hostile(fixed(data))
+    server = await serving(fixed(data))
     async with httpx.AsyncClient(base_url=server.url, transport=KeepAliveTransport(), timeout=2) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get("/x")
@@ -314,14 +264,14 @@ async def test_ambiguous_framing_is_a_protocol_error(data: bytes) -> None:
     b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
 ], ids=["cl-repeated-same", "cl-padded", "chunk-ext", "no-reason", "obs-fold"])
 async def test_strict_framing_still_reads_what_is_valid(data: bytes) -> None:
-    server = await hostile(fixed(data))
+    server = await serving(fixed(data))
     async with httpx.AsyncClient(base_url=server.url, transport=KeepAliveTransport(), timeout=2) as client:
         assert (await client.get("/x")).text == "ok"
 
 
 async def test_a_streamed_body_gives_its_connection_back_when_complete() -> None:
     body = b"y" * (200 * 1024)  # over the 64 KiB read with the head: streamed
-    server = await hostile(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
+    server = await serving(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
     connections = []
     original = server.handle
 
@@ -339,7 +289,7 @@ async def test_a_streamed_body_gives_its_connection_back_when_complete() -> None
 
 
 async def test_a_body_abandoned_half_way_closes_its_connection_and_frees_its_slot() -> None:
-    server = await hostile(endless("chunked"))
+    server = await serving(endless("chunked"))
     transport = KeepAliveTransport(max_connections=1)
     async with httpx.AsyncClient(base_url=server.url, transport=transport, timeout=2) as client:
         for _ in range(3):  # one slot: a leaked slot would hang the second request
@@ -394,12 +344,11 @@ def test_bounds_out_of_range_are_refused_by_the_loader(tmp_path: Path, limits: s
 async def test_the_backends_bounds_reach_its_http_policy(tmp_path: Path) -> None:
     from reconciler.backends.protocol import ConnectContext
     from reconciler.backends.yateota.adapter import YateOtaClient
-    from reconciler.model import BackendSpec, BackendType
-    from reconciler.secrets import Redactor, SecretRef
+    from reconciler.secrets import Redactor
 
-    server = await hostile(endless("chunked"))
-    spec = BackendSpec(name="yate-b", type=BackendType.YATEOTA, url=server.url, auth={"secret": SecretRef(env="S")},
-                       limits=BackendLimits(max_body_bytes=64 * 1024, max_retries=0))
+    server = await serving(endless("chunked"))
+    spec = yateota_spec(server.url, name="yate-b", secret_env="S",
+                        limits=BackendLimits(max_body_bytes=64 * 1024, max_retries=0))
     client = YateOtaClient.connect(spec, ConnectContext(root=tmp_path, environ={"S": "secret-1"}, redactor=Redactor()))
     try:
         with pytest.raises(ReplyLimitError, match="yate-b query_campaigns: reply body over 65536 bytes"):

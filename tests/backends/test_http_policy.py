@@ -22,7 +22,7 @@ from reconciler.errors import (
 from reconciler.model import BackendLimits
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.secrets import Redactor, SecretValue
 from tests.sandbox.echo import CountingSimulator
 
@@ -48,56 +48,48 @@ def server(sim: CountingSimulator) -> Iterator[SandboxServer]:
         yield running
 
 
-def faults(server: SandboxServer, **settings: object) -> None:
-    httpx.post(f"{server.url}/_sandbox/faults", json=settings).raise_for_status()
-
-
-def requests_seen(server: SandboxServer) -> int:
-    return int(httpx.get(f"{server.url}/_sandbox/stats").json()["total"])
-
-
 def policy(url: str, sleeps: Sleeps, **limits: object) -> BackendHttp:
     return BackendHttp(backend="b1", base_url=url, limits=BackendLimits(**limits), sleep=sleeps)  # type: ignore[arg-type]
 
 
 async def test_503_is_retried_up_to_max_retries_then_raised(server: SandboxServer) -> None:
-    faults(server, error_rate=1)
+    SandboxControl.of(server).faults(error_rate=1)
     sleeps = Sleeps()
     http = policy(server.url, sleeps, max_retries=3)
     with pytest.raises(TemporaryBackendError) as caught:
         await http.call("GET", "/api/things/1", operation="get", idempotent=True, parse=lambda r: r.json())
     await http.aclose()
     assert caught.value.status == 503
-    assert requests_seen(server) == 4
+    assert SandboxControl.of(server).total() == 4
     assert sleeps.delays == [1.0, 1.0, 1.0]  # Retry-After from the sandbox wins over backoff
 
 
 async def test_503_on_a_non_idempotent_request_is_retried_because_it_was_not_processed(
     server: SandboxServer, sim: CountingSimulator
 ) -> None:
-    faults(server, error_rate=0.5, seed=3)
+    SandboxControl.of(server).faults(error_rate=0.5, seed=3)
     http = policy(server.url, Sleeps(), max_retries=10)
     reply = await http.call("POST", "/api/things/1", operation="create", idempotent=False, parse=lambda r: r.json())
     await http.aclose()
     assert reply["effects"] == 1
     assert sim.effects == 1
-    assert requests_seen(server) > 1
+    assert SandboxControl.of(server).total() > 1
 
 
 async def test_dropped_connection_on_a_non_idempotent_request_is_an_unknown_outcome_not_retried(
     server: SandboxServer, sim: CountingSimulator
 ) -> None:
-    faults(server, drop_rate=1)
+    SandboxControl.of(server).faults(drop_rate=1)
     http = policy(server.url, Sleeps(), max_retries=5)
     with pytest.raises(UnknownOutcomeError):
         await http.call("POST", "/api/things/1", operation="create", idempotent=False, parse=lambda r: r.json())
     await http.aclose()
-    assert requests_seen(server) == 1
+    assert SandboxControl.of(server).total() == 1
     assert sim.effects == 1
 
 
 async def test_dropped_connection_on_an_idempotent_request_is_retried(server: SandboxServer) -> None:
-    faults(server, drop_rate=0.5, seed=7)
+    SandboxControl.of(server).faults(drop_rate=0.5, seed=7)
     http = policy(server.url, Sleeps(), max_retries=10)
     reply = await http.call("GET", "/api/things/9", operation="get", idempotent=True, parse=lambda r: r.json())
     await http.aclose()
@@ -105,16 +97,16 @@ async def test_dropped_connection_on_an_idempotent_request_is_retried(server: Sa
 
 
 async def test_malformed_reply_on_a_read_is_retried_then_raised(server: SandboxServer) -> None:
-    faults(server, malformed_rate=1)
+    SandboxControl.of(server).faults(malformed_rate=1)
     http = policy(server.url, Sleeps(), max_retries=2)
     with pytest.raises(MalformedReplyError):
         await http.call("GET", "/api/things/1", operation="get", idempotent=True, parse=lambda r: r.json())
     await http.aclose()
-    assert requests_seen(server) == 3
+    assert SandboxControl.of(server).total() == 3
 
 
 async def test_read_timeout_on_a_non_idempotent_request_is_an_unknown_outcome(server: SandboxServer) -> None:
-    faults(server, timeout_rate=1, timeout_s=2)
+    SandboxControl.of(server).faults(timeout_rate=1, timeout_s=2)
     http = policy(server.url, Sleeps(), timeout_seconds=0.2)
     with pytest.raises(UnknownOutcomeError) as caught:
         await http.call("POST", "/api/things/1", operation="create", idempotent=False, parse=lambda r: r.json())

@@ -6,7 +6,7 @@ protocol errors)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,69 +14,9 @@ import pytest
 from reconciler.backends.http import BackendHttp
 from reconciler.backends.http_transport import KeepAliveTransport
 from reconciler.model import BackendLimits
+from tests.backends.support import RawServer, Reply, fixed, serving
 
-Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]  # True: keep the connection
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-class RawServer:
-    """An HTTP/1.1 server answering each request head with ``reply``; counts connections, keeps heads and
-    bodies."""
-
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
-        self.connections = 0
-        self.heads: list[bytes] = []
-        self.bodies: list[bytes] = []
-        self.server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                self.heads.append(head)
-                self.bodies.append(await _body(reader, head))
-                if not await self.reply(reader, writer):
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-
-async def _body(reader: asyncio.StreamReader, head: bytes) -> bytes:
-    lowered = head.lower()
-    if b"transfer-encoding: chunked" in lowered:
-        parts = []
-        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-        await reader.readexactly(2)
-        return b"".join(parts)
-    for line in lowered.split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            return await reader.readexactly(int(line.split(b":")[1]))
-    return b""
-
-
-async def serving(reply: Reply) -> RawServer:
-    raw = RawServer(reply)
-    raw.server = await asyncio.start_server(raw.handle, "127.0.0.1", 0)
-    return raw
-
-
-def answer(data: bytes, *, keep: bool = True) -> Reply:
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(data)
-        await writer.drain()
-        return keep
-
-    return reply
 
 
 async def get(raw: RawServer, transport: KeepAliveTransport, path: str = "/x", **options: object) -> httpx.Response:
@@ -85,14 +25,14 @@ async def get(raw: RawServer, transport: KeepAliveTransport, path: str = "/x", *
 
 
 async def test_sequential_requests_share_one_connection() -> None:
-    raw = await serving(answer(OK))
+    raw = await serving(fixed(OK))
     async with httpx.AsyncClient(base_url=raw.url, transport=KeepAliveTransport()) as client:
         texts = [(await client.get("/x")).text for _ in range(5)]
     assert (texts, raw.connections, len(raw.heads)) == (["ok"] * 5, 1, 5)
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    raw = await serving(answer(OK, keep=False))
+    raw = await serving(fixed(OK, keep=False))
     async with httpx.AsyncClient(base_url=raw.url, transport=KeepAliveTransport()) as client:
         first = await client.get("/x")
         await asyncio.sleep(0.05)  # the server's FIN arrives while the connection is idle
@@ -101,7 +41,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
 
 
 async def test_the_request_target_is_sent_exactly_as_built() -> None:
-    raw = await serving(answer(OK))
+    raw = await serving(fixed(OK))
     await get(raw, KeepAliveTransport(), "/rest/api/tools/sendSMS/7/NDk%3D/a%2Fb==/key/f00d?x=%41")
     assert raw.heads[0].startswith(b"GET /rest/api/tools/sendSMS/7/NDk%3D/a%2Fb==/key/f00d?x=%41 HTTP/1.1\r\n")
 
@@ -112,13 +52,13 @@ async def test_the_request_target_is_sent_exactly_as_built() -> None:
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok!!!",
 ], ids=["chunked", "until-close", "interim-100"])
 async def test_every_framing_of_a_reply_is_read(data: bytes) -> None:
-    raw = await serving(answer(data, keep=False))
+    raw = await serving(fixed(data, keep=False))
     reply = await get(raw, KeepAliveTransport())
     assert (reply.status_code, reply.text) == (200, "ok!!!")
 
 
 async def test_a_streamed_request_body_is_sent_chunked() -> None:
-    raw = await serving(answer(OK))
+    raw = await serving(fixed(OK))
 
     async def parts() -> AsyncIterator[bytes]:
         yield b"abc"
@@ -129,7 +69,7 @@ async def test_a_streamed_request_body_is_sent_chunked() -> None:
 
 
 async def test_a_refused_connection_is_a_connect_error() -> None:
-    raw = await serving(answer(OK))
+    raw = await serving(fixed(OK))
     url = raw.url
     assert raw.server is not None
     raw.server.close()
@@ -140,25 +80,27 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 
 
 async def test_a_reply_cut_short_is_a_protocol_error_not_a_connect_error() -> None:
-    raw = await serving(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", keep=False))
+    raw = await serving(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", keep=False))
     with pytest.raises(httpx.RemoteProtocolError):
         await get(raw, KeepAliveTransport())
 
 
 async def test_no_reply_in_time_is_a_read_timeout() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def silent(writer: asyncio.StreamWriter) -> bool:
         await asyncio.sleep(5)
         return False
 
-    raw = await serving(silent)
+    raw = await serving(lambda server: silent)
     with pytest.raises(httpx.ReadTimeout):
         await get(raw, KeepAliveTransport(), timeout=0.2)
 
 
 async def test_no_more_connections_than_allowed_and_idle_ones_are_reused() -> None:
-    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        await asyncio.sleep(0.05)
-        return await answer(OK)(reader, writer)
+    def slow(server: RawServer) -> Reply:
+        async def reply(writer: asyncio.StreamWriter) -> bool:
+            await asyncio.sleep(0.05)
+            return await fixed(OK)(server)(writer)
+        return reply
 
     raw = await serving(slow)
     async with httpx.AsyncClient(base_url=raw.url, transport=KeepAliveTransport(max_connections=2)) as client:
@@ -167,7 +109,7 @@ async def test_no_more_connections_than_allowed_and_idle_ones_are_reused() -> No
 
 
 async def test_a_backend_behind_a_configured_proxy_is_reached_through_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy = await serving(answer(OK))
+    proxy = await serving(fixed(OK))
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
@@ -180,7 +122,7 @@ async def test_a_backend_behind_a_configured_proxy_is_reached_through_it(monkeyp
 
 
 async def test_a_proxy_variable_that_exempts_the_backend_leaves_it_direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = await serving(answer(OK))
+    backend = await serving(fixed(OK))
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     http = BackendHttp(backend="test", base_url=backend.url, limits=BackendLimits())
@@ -194,7 +136,7 @@ async def test_a_proxy_variable_that_exempts_the_backend_leaves_it_direct(monkey
 async def test_a_connection_closed_right_after_its_reply_is_not_reused_even_at_once() -> None:
     """The server's FIN may still be unread by the event loop when the next request starts: the socket is
     asked, so a request is never written into a connection the server has already closed."""
-    raw = await serving(answer(OK, keep=False))
+    raw = await serving(fixed(OK, keep=False))
     async with httpx.AsyncClient(base_url=raw.url, transport=KeepAliveTransport()) as client:
         texts = []
         for _ in range(20):

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -18,60 +16,12 @@ from reconciler.backends.iot_campaigns.adapter import connect
 from reconciler.backends.protocol import ConnectContext
 from reconciler.backends.yateota.adapter import YateOtaClient
 from reconciler.errors import ReplyLimitError
-from reconciler.model import BackendLimits, BackendSpec, BackendType
-from reconciler.secrets import Redactor, SecretRef
-
-Handler = Callable[[str, str, dict[str, list[str]], bytes], Any]  # method, path, query, body -> JSON reply
-
-
-class JsonServer:
-    """A keep-alive HTTP/1.1 server answering every request with ``handler``'s JSON; it records how many
-    requests were in flight at once and the most asyncio tasks alive while one was being answered."""
-
-    def __init__(self, handler: Handler, *, delay: float = 0.0) -> None:
-        self.handler = handler
-        self.delay = delay
-        self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self.in_flight = self.most_in_flight = self.most_tasks = 0
-        self.server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                method, target, _ = head.split("\r\n", 1)[0].split(" ", 2)
-                length = next((int(line.split(":", 1)[1]) for line in head.lower().split("\r\n")
-                               if line.startswith("content-length:")), 0)
-                body = await reader.readexactly(length)
-                url = urlsplit(target)
-                query = parse_qs(url.query)
-                self.requests.append((method, url.path, query))
-                self.in_flight += 1
-                self.most_in_flight = max(self.most_in_flight, self.in_flight)
-                self.most_tasks = max(self.most_tasks, len(asyncio.all_tasks()))
-                await asyncio.sleep(self.delay)
-                self.in_flight -= 1
-                data = json.dumps(self.handler(method, url.path, query, body)).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                             % len(data) + data)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        writer.close()
+from reconciler.model import BackendLimits, BackendSpec
+from reconciler.secrets import Redactor
+from tests.backends.support import JsonHandler, RawServer, iot_spec, json_replies, serving, yateota_spec
 
 
-async def serving(handler: Handler, *, delay: float = 0.0) -> JsonServer:
-    server = JsonServer(handler, delay=delay)
-    server.server = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    return server
-
-
-def iot_listing(total_pages: int | None, page_size: int = 100) -> Handler:
+def iot_listing(total_pages: int | None, page_size: int = 100) -> JsonHandler:
     """Login, and every list page full (``page_size`` programs or campaigns); ``totalPages`` as given."""
     def handler(method: str, path: str, query: dict[str, list[str]], body: bytes) -> Any:
         if path == "/api/tokens":
@@ -87,23 +37,22 @@ def iot_listing(total_pages: int | None, page_size: int = 100) -> Handler:
     return handler
 
 
-def iot_spec(url: str, options: dict[str, Any] | None = None, **limits: Any) -> BackendSpec:
-    return BackendSpec(name="iot-b", type=BackendType.IOT_CAMPAIGNS, url=url,
-                       auth={"username": "ops", "password": SecretRef(env="B_SECRET")},
-                       limits=BackendLimits(max_retries=0, **limits), options=options or {})
+def listing_spec(url: str, options: dict[str, Any] | None = None, **limits: Any) -> BackendSpec:
+    return iot_spec(url, name="iot-b", user="ops", password_env="B_SECRET", options=options,
+                    limits=BackendLimits(max_retries=0, **limits))
 
 
 def context(tmp_path: Path) -> ConnectContext:
     return ConnectContext(root=tmp_path, environ={"B_SECRET": "listing-secret-1"}, redactor=Redactor())
 
 
-def listings(server: JsonServer, path: str) -> int:
-    return sum(1 for _, p, _ in server.requests if p == path)
+def listings(server: RawServer, path: str) -> int:
+    return sum(1 for request in server.requests if request.path == path)
 
 
 async def test_a_listing_that_claims_three_million_pages_is_refused_after_its_first_page(tmp_path: Path) -> None:
-    server = await serving(iot_listing(total_pages=3_000_000))
-    client = connect(iot_spec(server.url), context(tmp_path))
+    server = await serving(json_replies(iot_listing(total_pages=3_000_000)))
+    client = connect(listing_spec(server.url), context(tmp_path))
     try:
         with pytest.raises(ReplyLimitError) as caught:
             await asyncio.wait_for(client.all_packages(), timeout=10)
@@ -115,8 +64,8 @@ async def test_a_listing_that_claims_three_million_pages_is_refused_after_its_fi
 
 
 async def test_a_claim_of_more_items_than_allowed_is_refused_up_front(tmp_path: Path) -> None:
-    server = await serving(iot_listing(total_pages=2_000))  # 2,000 pages of 100: 200,000 items
-    client = connect(iot_spec(server.url), context(tmp_path))
+    server = await serving(json_replies(iot_listing(total_pages=2_000)))  # 2,000 pages of 100: 200,000 items
+    client = connect(listing_spec(server.url), context(tmp_path))
     try:
         with pytest.raises(ReplyLimitError, match=r"2000 pages of 100 items, over limits.maxListItems \(100000\)"):
             await client.all_campaigns()
@@ -126,8 +75,8 @@ async def test_a_claim_of_more_items_than_allowed_is_refused_up_front(tmp_path: 
 
 
 async def test_pages_are_fetched_a_window_of_concurrency_at_a_time_in_order(tmp_path: Path) -> None:
-    server = await serving(iot_listing(total_pages=300, page_size=2), delay=0.002)
-    client = connect(iot_spec(server.url, concurrency=4), context(tmp_path))
+    server = await serving(json_replies(iot_listing(total_pages=300, page_size=2), delay=0.002))
+    client = connect(listing_spec(server.url, concurrency=4), context(tmp_path))
     try:
         packages = await client.all_packages()
     finally:
@@ -138,8 +87,8 @@ async def test_pages_are_fetched_a_window_of_concurrency_at_a_time_in_order(tmp_
 
 
 async def test_a_listing_that_never_ends_stops_at_max_list_items(tmp_path: Path) -> None:
-    server = await serving(iot_listing(total_pages=None))
-    client = connect(iot_spec(server.url, max_list_items=1_000), context(tmp_path))
+    server = await serving(json_replies(iot_listing(total_pages=None)))
+    client = connect(listing_spec(server.url, max_list_items=1_000), context(tmp_path))
     try:
         with pytest.raises(ReplyLimitError, match="iot-b list-campaigns: the listing has more than 1000 items"):
             await asyncio.wait_for(client.all_campaigns(), timeout=10)
@@ -149,8 +98,8 @@ async def test_a_listing_that_never_ends_stops_at_max_list_items(tmp_path: Path)
 
 
 async def test_a_listing_that_never_ends_stops_at_max_list_pages(tmp_path: Path) -> None:
-    server = await serving(iot_listing(total_pages=None, page_size=1))
-    client = connect(iot_spec(server.url, {"pageSize": 1}, max_list_pages=50), context(tmp_path))
+    server = await serving(json_replies(iot_listing(total_pages=None, page_size=1)))
+    client = connect(listing_spec(server.url, {"pageSize": 1}, max_list_pages=50), context(tmp_path))
     try:
         with pytest.raises(ReplyLimitError, match="more than 50 pages"):
             await asyncio.wait_for(client.all_packages(), timeout=10)
@@ -167,10 +116,9 @@ def yate_participants(method: str, path: str, query: dict[str, list[str]], body:
 
 
 async def test_yateota_participants_without_end_stop_at_max_list_items(tmp_path: Path) -> None:
-    server = await serving(yate_participants)
-    spec = BackendSpec(name="yate-b", type=BackendType.YATEOTA, url=server.url,
-                       auth={"secret": SecretRef(env="B_SECRET")},
-                       limits=BackendLimits(max_retries=0, max_list_items=2_000))
+    server = await serving(json_replies(yate_participants))
+    spec = yateota_spec(server.url, name="yate-b", secret_env="B_SECRET",
+                        limits=BackendLimits(max_retries=0, max_list_items=2_000))
     client = YateOtaClient.connect(spec, context(tmp_path))
     try:
         with pytest.raises(ReplyLimitError) as caught:

@@ -18,6 +18,7 @@ EXPECTED = {
     "watch_latency.py": {"watch_p50_s", "watch_p95_s", "spread"},
     "sms_memory.py": {"dry_run_peak_rss_mb", "send_peak_rss_mb", "messages_per_s", "spread"},
     "run_all.py": {"quick", "goals", "results", "seconds"},
+    "growth.py": {"sizes", "results", "growth", "all_linear"},
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.engine import sandbox_repo as repo
 
 
@@ -21,7 +22,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 def decl(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``campaigns.d`` of a new git repository with the backends and a package; the working directory is the
     test's own folder and the backends' secrets are in the environment."""
-    repo.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     for key, value in repo.SECRETS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)

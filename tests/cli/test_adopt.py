@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.sandbox.run import RunningSandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.engine import sandbox_repo as repo
 
 
@@ -30,5 +31,5 @@ def test_a_campaign_created_elsewhere_is_left_alone_until_adopted(sandbox: Runni
                  "sqlite:///here.db"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["actions"] == [] and not any("adopt" in n["reason"] for n in plan["noops"])
-    campaign = next(c for c in repo.sandbox_state(sandbox, "iot-campaigns")["campaigns"] if c["name"] == "rollout-a")
+    campaign = next(c for c in SandboxControls.of(sandbox)["iot-campaigns"].state()["campaigns"] if c["name"] == "rollout-a")
     assert campaign["status"] == "STARTED"

@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.sandbox.run import RunningSandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.engine import sandbox_repo as repo
 
 
@@ -38,7 +39,7 @@ def test_a_target_plans_its_resource_and_what_it_depends_on_and_applies_only_tha
     assert len(targeted["actions"]) < len(whole["actions"])
     assert any("targeted (--target Campaign/rollout-a)" in n for n in targeted["notes"])
     assert main([str(decl), "--state", "sqlite:///state.db", "--target", "Campaign/rollout-a"]) == 0
-    names = {c["name"] for c in repo.sandbox_state(sandbox, "iot-campaigns")["campaigns"]}
+    names = {c["name"] for c in SandboxControls.of(sandbox)["iot-campaigns"].state()["campaigns"]}
     assert "rollout-a" in names and "rollout-b" not in names
     _, rest = plan_json(capsys, str(decl))
     assert {a["resource"] for a in rest["actions"]} == {"Campaign/rollout-b"}

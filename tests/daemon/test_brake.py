@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.engine import crash
 from tests.reliability.figures import record
@@ -29,7 +29,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def messages(sandbox: RunningSandbox) -> list[dict]:
-    return httpx.get(f"{sandbox.url('sms-gateway')}/_sandbox/state", verify=False, timeout=10).json()["messages"]
+    return list(SandboxControls.of(sandbox)["sms-gateway"].state()["messages"])
 
 
 def left(sandbox: RunningSandbox) -> Counter[str]:

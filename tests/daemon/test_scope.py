@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reconciler.daemon.health import fingerprints
 from reconciler.daemon.scope import LastSeen, backend_prints, changed_backends
-from reconciler.model import (BackendSpec, BackendType, DesiredState, GatewayAssignmentSpec, IotCampaignSpec,
+from reconciler.model import (BackendSpec, DesiredState, GatewayAssignmentSpec, IotCampaignSpec,
                               PackageSpec, RecipientSource, ScheduleSpec, SimCampaignSpec, SimRunState,
                               SmsCampaignSpec)
 from reconciler.observed import BackendObservation, ObservedState
@@ -21,9 +21,9 @@ def prints_of(desired: DesiredState) -> dict[str, str]:
 def fleet(root: Path) -> DesiredState:
     (root / "numbers.csv").write_text("number\n+4917000001\n", encoding="utf-8")
     return DesiredState(
-        backends={"iot": BackendSpec("iot", BackendType.IOT_CAMPAIGNS, "http://127.0.0.1:1"),
-                  "yate": BackendSpec("yate", BackendType.YATEOTA, "http://127.0.0.1:2"),
-                  "gw": BackendSpec("gw", BackendType.SMS_GATEWAY, "http://127.0.0.1:3")},
+        backends={"iot": BackendSpec("iot", "iot-campaigns", "http://127.0.0.1:1"),
+                  "yate": BackendSpec("yate", "yateota", "http://127.0.0.1:2"),
+                  "gw": BackendSpec("gw", "sms-gateway", "http://127.0.0.1:3")},
         packages={"fw": PackageSpec("fw", "iot", "fw.bin", "", "a" * 64, 1)},
         campaigns={"rollout": IotCampaignSpec("rollout", "iot", packages=("fw",)),
                    "sim": SimCampaignSpec("sim", "yate", 142),

@@ -22,6 +22,7 @@ import pytest
 
 from reconciler.daemon.http_api import ServerOptions, connection_budget
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.engine import crash
 from tests.engine import sandbox_repo as repo
@@ -37,7 +38,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def start(daemons: list[DaemonProcess], sandbox: RunningSandbox, cwd: Path, *args: str) -> DaemonProcess:
-    repo.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     decl = repo.make_repo(cwd / "ops", sandbox)
     repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=["gw-00001"]))
     daemon = DaemonProcess(cwd, str(decl), "--state", f"sqlite:///{cwd}/state.db", "--resync", "600", *args,

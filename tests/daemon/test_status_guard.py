@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.daemon.daemon_process import DaemonProcess, eventually
 from tests.engine import crash
 from tests.engine import sandbox_repo as repo
@@ -53,7 +54,7 @@ def start(sandbox: RunningSandbox, tmp_path: Path) -> Iterator:
     started: list[DaemonProcess] = []
 
     def run(host: str, *args: str) -> DaemonProcess:
-        repo.reset(sandbox)
+        SandboxControls.of(sandbox).reset()
         decl = repo.make_repo(tmp_path / f"ops-{len(started)}", sandbox)
         repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=["gw-00001"]))
         daemon = ListeningDaemon(tmp_path, host, str(decl), "--state", f"sqlite:///{tmp_path}/state-{len(started)}.db",
@@ -116,11 +117,11 @@ def container_command() -> list[str]:
 def test_the_container_listens_on_all_interfaces_only_with_both_tokens(tmp_path: Path) -> None:
     command = container_command()
     assert command[0] == "watch" and command[command.index("--listen") + 1].startswith("0.0.0.0:")
-    assert command[command.index("--status-token-env") + 1] == "RECONCILER_STATUS_TOKEN"
+    assert command[command.index("--ui-token-env") + 1] == "RECONCILER_UI_TOKEN"  # also guards the dashboard
     command[command.index("--state") + 1] = f"sqlite:///{tmp_path}/state.db"
     command[command.index("--listen") + 1] = f"0.0.0.0:{free_port_on('0.0.0.0')}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    for given, missing in (({}, "RECONCILER_WEBHOOK_TOKEN"), ({"RECONCILER_WEBHOOK_TOKEN": "w"}, "RECONCILER_STATUS_TOKEN")):
+    for given, missing in (({}, "RECONCILER_WEBHOOK_TOKEN"), ({"RECONCILER_WEBHOOK_TOKEN": "w"}, "RECONCILER_UI_TOKEN")):
         result = subprocess.run([sys.executable, "-m", "reconciler", *command], cwd=tmp_path, capture_output=True,
                                 text=True, env={**environ, **given}, timeout=60)
         assert result.returncode == 1 and f"{missing} is not set" in result.stderr, result.stderr

@@ -1,22 +1,26 @@
 """A state store inside the watched tree (``--state sqlite:///campaigns.d/.state.db``) is written by every
 pass, with its journal and lock files: none of them may trigger the file watcher (each pass would
-trigger the next). An edit of a declaration next to it still does."""
+trigger the next). An edit of a declaration next to it still does. The daemon runs in-process on a clock the
+test moves: three resync passes take no waiting."""
 
 from __future__ import annotations
 
-import json
-import time
+import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from reconciler.daemon.triggers import DeclarationFilter, store_files
-from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
-from tests.daemon.daemon_process import DaemonProcess, eventually
-from tests.engine import crash
-from tests.engine import sandbox_repo as repo
+from structlog.testing import capture_logs
 from watchfiles import Change
+
+from reconciler.daemon.clock import ManualClock
+from reconciler.daemon.triggers import DeclarationFilter, ignore_files, store_files
+from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
+from tests.daemon.in_process import resync, until, watching
+from tests.engine import sandbox_repo as repo
 
 
 @pytest.fixture(scope="module")
@@ -25,31 +29,27 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-def file_triggers(daemon: DaemonProcess) -> list[list[str]]:
-    found = []
-    for line in daemon.logs().splitlines():
-        if '"trigger.files"' in line:
-            found.append(json.loads(line)["changed"])
-    return found
-
-
-def test_the_store_inside_the_watched_tree_triggers_nothing(sandbox: RunningSandbox, tmp_path: Path) -> None:
-    repo.reset(sandbox)
+async def test_the_store_inside_the_watched_tree_triggers_nothing(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    SandboxControls.of(sandbox).reset()
     decl = repo.make_repo(tmp_path / "ops", sandbox)
     repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=["gw-00001"]))
-    daemon = DaemonProcess(tmp_path, str(decl), "--state", f"sqlite:///{decl}/.state.db", "--resync", "1",
-                           "--debounce-ms", "50", env={**repo.SECRETS, **crash.environment()})
-    try:
-        daemon.wait_ready()
-        assert (decl / ".state.db").exists()
-        time.sleep(4)  # several resync passes, each of which writes to the store
-        assert file_triggers(daemon) == []
-        repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=["gw-00001"], state="stopped"))
-        eventually(lambda: file_triggers(daemon), timeout=10)
-        assert file_triggers(daemon) == [["rollout.yaml"]]
-        assert daemon.terminate() == 0
-    finally:
-        daemon.stop()
+    state_url = f"sqlite:///{decl}/.state.db"
+    ignore_files(store_files(state_url))  # as ``reconcile watch`` does before it starts
+    clock = ManualClock()
+    with capture_logs() as logs:
+        async with watching(decl, clock, state_url=state_url, environ={**os.environ, **repo.SECRETS}) as service:
+            assert (decl / ".state.db").exists()
+            for _ in range(3):  # resync passes, each of which writes to the store
+                await resync(service, clock)
+            await asyncio.sleep(0.5)  # ten debounce intervals: a store write would have been reported
+            assert file_triggers(logs) == []
+            repo.write(decl, "rollout.yaml", repo.campaign_yaml("rollout", gateways=["gw-00001"], state="stopped"))
+            await until(lambda: file_triggers(logs), timeout=10)
+            assert file_triggers(logs) == [["rollout.yaml"]]
+
+
+def file_triggers(logs: list[dict[str, Any]]) -> list[list[str]]:
+    return [event["changed"] for event in logs if event["event"] == "trigger.files"]
 
 
 def test_the_filter_ignores_the_store_its_journal_and_lock_but_nothing_else(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.daemon.daemon_process import TOKEN, DaemonProcess, eventually
 from tests.engine import crash
 from tests.engine import sandbox_repo as repo
@@ -28,7 +29,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def decl(sandbox: RunningSandbox, tmp_path: Path) -> Path:
-    repo.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     folder = repo.make_repo(tmp_path / "ops", sandbox)
     repo.write(folder, "rollout.yaml", repo.campaign_yaml("rollout", gateways=GWS))
     return folder
@@ -42,7 +43,7 @@ def start(daemons: list[DaemonProcess], cwd: Path, *args: str) -> DaemonProcess:
 
 
 def campaign_status(sandbox: RunningSandbox, name: str) -> str | None:
-    campaigns = {c["name"]: c for c in repo.sandbox_state(sandbox, "iot-campaigns")["campaigns"]}
+    campaigns = {c["name"]: c for c in SandboxControls.of(sandbox)["iot-campaigns"].state()["campaigns"]}
     return campaigns[name]["status"] if name in campaigns else None
 
 
@@ -60,7 +61,7 @@ def test_an_edited_file_converges(sandbox: RunningSandbox, decl: Path, daemons: 
 
 
 def yate_state(sandbox: RunningSandbox, campaign_id: int) -> str:
-    return next(c["state"] for c in repo.sandbox_state(sandbox, "yateota")["campaigns"]
+    return next(c["state"] for c in SandboxControls.of(sandbox)["yateota"].state()["campaigns"]
                 if c["campaign_id"] == campaign_id)
 
 
@@ -73,33 +74,19 @@ def test_an_edit_is_carried_by_a_pass_over_its_own_backend_only(
     daemon.wait_ready()  # the first pass created "rollout": the next pass reads the IoT manager again
     daemon.process.send_signal(signal.SIGHUP)
     eventually(lambda: daemon.logs().count('"event": "pass.done"') >= 2, timeout=10)
-    iot_requests = repo.stats_total(sandbox, "iot-campaigns")
+    iot_requests = SandboxControls.of(sandbox)["iot-campaigns"].total()
     assert yate_state(sandbox, 176) == "paused"
     repo.write(decl, "paused.yaml", "apiVersion: reconciler/v1\nkind: Campaign\nmetadata: {name: paused-one}\n"
                                     "spec: {backend: yate, campaignId: 176, state: running}\n")
     eventually(lambda: yate_state(sandbox, 176) == "started", timeout=10)
     eventually(lambda: '"reasons": ["files"]' in daemon.logs() and '"backends": ["yate"]' in daemon.logs(), timeout=10)
-    assert repo.stats_total(sandbox, "iot-campaigns") == iot_requests
+    assert SandboxControls.of(sandbox)["iot-campaigns"].total() == iot_requests
     shown = {r["resource"]: r for r in daemon.status()["resources"]}
     assert shown["Campaign/rollout"]["observed"]["state"] == "STARTED"
     assert [(o["verb"], o["outcome"]) for o in shown["Campaign/paused-one"]["last_outcomes"]] == [
         ("restart-campaign", "succeeded")]
     daemon.process.send_signal(signal.SIGHUP)
-    eventually(lambda: repo.stats_total(sandbox, "iot-campaigns") > iot_requests, timeout=10)
-
-
-def test_drift_is_corrected_at_the_next_resync(sandbox: RunningSandbox, decl: Path, daemons: list[DaemonProcess],
-                                               tmp_path: Path) -> None:
-    daemon = start(daemons, tmp_path, str(decl), "--resync", "1")
-    daemon.wait_ready()
-    state = repo.sandbox_state(sandbox, "iot-campaigns")
-    campaign_id = next(c["id"] for c in state["campaigns"] if c["name"] == "rollout")
-    token = httpx.post(f"{sandbox.url('iot-campaigns')}/api/tokens", auth=("admin", "admin")).json()["accessToken"]
-    httpx.put(f"{sandbox.url('iot-campaigns')}/api/campaigns/{campaign_id}/stop", json={"campaignId": campaign_id},
-              headers={"Authorization": f"Bearer {token}"}).raise_for_status()
-    assert campaign_status(sandbox, "rollout") == "STOPPED"
-    eventually(lambda: campaign_status(sandbox, "rollout") == "STARTED", timeout=15)
-    eventually(lambda: "reconcile_drift_corrections_total 1.0" in daemon.get("/metrics").text, timeout=5)
+    eventually(lambda: SandboxControls.of(sandbox)["iot-campaigns"].total() > iot_requests, timeout=10)
 
 
 def test_an_invalid_edit_is_reported_and_the_daemon_keeps_running(
@@ -174,7 +161,7 @@ def test_a_second_daemon_on_the_same_store_does_not_write(
 def test_sigterm_mid_send_leaves_no_duplicate_after_restart(
     sandbox: RunningSandbox, daemons: list[DaemonProcess], tmp_path: Path
 ) -> None:
-    crash.set_latency(sandbox, "sms-gateway", 200)
+    SandboxControls.of(sandbox)["sms-gateway"].faults(latency_ms=200)
     ops = crash.sms_repo(tmp_path / "sms", sandbox, backend="gw", recipients=2000)
     daemon = start(daemons, tmp_path, str(ops), "--resync", "30", "--shutdown-grace", "0.3")
     eventually(lambda: len(crash.delivered_numbers(sandbox, "sms-gateway", "number")) > 0, timeout=30)
@@ -184,4 +171,4 @@ def test_sigterm_mid_send_leaves_no_duplicate_after_restart(
     counts: Counter[str] = crash.delivered_numbers(sandbox, "sms-gateway", "number")
     assert max(counts.values()) == 1
     assert restarted.terminate() == 0
-    crash.set_latency(sandbox, "sms-gateway", 0)
+    SandboxControls.of(sandbox)["sms-gateway"].faults(latency_ms=0)

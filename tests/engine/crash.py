@@ -11,9 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from reconciler.sandbox.run import RunningSandbox
+from reconciler.sandbox.testing import SandboxControls
 
 
 @dataclass
@@ -112,9 +111,5 @@ def kill_and_restart(repo: Path, *, kills: int, seed: int, low: float, high: flo
 
 
 def delivered_numbers(sandbox: RunningSandbox, name: str, key: str) -> Counter[str]:
-    state = httpx.get(f"{sandbox.url(name)}/_sandbox/state", verify=False).json()
-    return Counter(str(m[key]).strip() for m in state["messages"])
-
-
-def set_latency(sandbox: RunningSandbox, name: str, latency_ms: float) -> None:
-    httpx.post(f"{sandbox.url(name)}/_sandbox/faults", json={"latency_ms": latency_ms}, verify=False).raise_for_status()
+    messages = SandboxControls.of(sandbox)[name].state()["messages"]
+    return Counter(str(m[key]).strip() for m in messages)

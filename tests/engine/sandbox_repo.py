@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from reconciler.sandbox.run import RunningSandbox
+from reconciler.sandbox.testing import SandboxControls
 
 SECRETS = {"IOT_PASSWORD": "admin", "YATE_SECRET": "sandbox-secret"}
 
@@ -88,27 +87,10 @@ def write(decl: Path, name: str, text: str) -> None:
     (decl / name).write_text(text, encoding="utf-8")
 
 
-def stats(sandbox: RunningSandbox, name: str) -> dict[str, int]:
-    return httpx.get(f"{sandbox.url(name)}/_sandbox/stats", verify=False).json()["requests"]
-
-
-def stats_total(sandbox: RunningSandbox, name: str) -> int:
-    return int(httpx.get(f"{sandbox.url(name)}/_sandbox/stats", verify=False).json()["total"])
-
-
 def write_requests(sandbox: RunningSandbox) -> int:
     """Requests that change something: every non-GET on the IoT manager, and YateOTA actions."""
-    iot = sum(n for route, n in stats(sandbox, "iot-campaigns").items()
+    controls = SandboxControls.of(sandbox)
+    iot = sum(n for route, n in controls["iot-campaigns"].stats().requests.items()
               if not route.startswith("GET") and "/api/tokens" not in route)
-    yate_state = httpx.get(f"{sandbox.url('yateota')}/_sandbox/state").json()
-    by_name = yate_state.get("requests_by_name", {})
+    by_name = controls["yateota"].state().get("requests_by_name", {})
     return iot + sum(n for name, n in by_name.items() if name.startswith("action_"))
-
-
-def reset(sandbox: RunningSandbox) -> None:
-    for name in sandbox.servers:
-        httpx.post(f"{sandbox.url(name)}/_sandbox/reset", verify=False).raise_for_status()
-
-
-def sandbox_state(sandbox: RunningSandbox, name: str) -> dict:
-    return httpx.get(f"{sandbox.url(name)}/_sandbox/state", verify=False).json()

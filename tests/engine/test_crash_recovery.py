@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.ledgers import rows_by_state
 from tests.engine import crash
 from tests.reliability.figures import record
@@ -35,7 +36,7 @@ def ledger_counts(state: str, backend: str) -> dict[str, int]:
 def test_gateway_sends_every_recipient_exactly_once_across_kills(
     sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, long_run_store_url: str
 ) -> None:
-    crash.set_latency(sandbox, "sms-gateway", 150)
+    SandboxControls.of(sandbox)["sms-gateway"].faults(latency_ms=150)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=recipients, per_second=per_second)
     run = crash.kill_and_restart(repo, kills=kills, seed=11, low=0.9, high=3.0, state=long_run_store_url)
     on_gateway = crash.delivered_numbers(sandbox, "sms-gateway", "number")
@@ -53,7 +54,7 @@ def test_gateway_sends_every_recipient_exactly_once_across_kills(
 def test_ogangi_never_duplicates_and_unknowns_stay_within_the_kills(
     sandbox: RunningSandbox, tmp_path: Path, recipients: int, kills: int, per_second: float, long_run_store_url: str
 ) -> None:
-    crash.set_latency(sandbox, "ogangi", 5)
+    SandboxControls.of(sandbox)["ogangi"].faults(latency_ms=5)
     repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="og", recipients=recipients, per_second=per_second)
     run = crash.kill_and_restart(repo, kills=kills, seed=5, low=0.9, high=2.5, state=long_run_store_url)
     on_ogangi = crash.delivered_numbers(sandbox, "ogangi", "to")

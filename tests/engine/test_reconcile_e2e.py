@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.engine import sandbox_repo as repo
 
 GWS = ["gw-00001", "gw-00002", "gw-00003"]
@@ -23,7 +24,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def decl(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    repo.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     for key, value in repo.SECRETS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
@@ -38,7 +39,7 @@ def reconcile(*args: str) -> int:
 
 
 def iot_campaigns(sandbox: RunningSandbox) -> dict[str, dict]:
-    state = repo.sandbox_state(sandbox, "iot-campaigns")
+    state = SandboxControls.of(sandbox)["iot-campaigns"].state()
     return {c["name"]: c for c in state["campaigns"]}
 
 
@@ -121,6 +122,6 @@ def test_one_failing_campaign_leaves_the_others_converged(
 def test_yateota_campaign_declared_paused_is_paused(sandbox: RunningSandbox, decl: Path) -> None:
     repo.write(decl, "applet.yaml", repo.SIM_CAMPAIGN.replace("STATE", "paused"))
     assert reconcile(str(decl)) == 0
-    state = repo.sandbox_state(sandbox, "yateota")
+    state = SandboxControls.of(sandbox)["yateota"].state()
     campaign = next(c for c in state["campaigns"] if int(c["campaign_id"]) == 147)
     assert campaign["state"] == "paused"

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.backends.protocol import ConnectContext
@@ -18,21 +17,20 @@ from reconciler.engine.sms import SmsCampaignRun, refresh_deliveries
 from reconciler.model import (
     BackendLimits,
     BackendSpec,
-    BackendType,
     DesiredState,
     Recipient,
     RecipientSource,
     SmsCampaignSpec,
     SmsRunState,
-    TlsSettings,
 )
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.tls import generate_tls_files
-from reconciler.secrets import Redactor, SecretRef
+from reconciler.secrets import Redactor
 from reconciler.state.ledger import SendLedger, SendState
+from tests.backends.support import gateway_spec
 from tests.ledgers import writer_ledger
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -49,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
 
 @pytest.fixture(autouse=True)
 def clean(server: SandboxServer) -> None:
-    httpx.post(f"{server.url}/_sandbox/reset", verify=False).raise_for_status()
+    SandboxControl.of(server).reset()
 
 
 def campaign(count: int, **changes: object) -> SmsCampaignSpec:
@@ -64,9 +62,7 @@ def ctx(tmp_path: Path) -> ConnectContext:
 
 
 def backend(url: str) -> BackendSpec:
-    return BackendSpec(name="gw", type=BackendType.SMS_GATEWAY, url=url, tls=TlsSettings(verify=False),
-                       limits=BackendLimits(max_retries=6, timeout_seconds=1.0),
-                       auth={"username": "admin", "password": SecretRef(env="GW_PASSWORD")})
+    return gateway_spec(url, limits=BackendLimits(max_retries=6, timeout_seconds=1.0))
 
 
 async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, ports: tuple[int, ...] = (0, 1)
@@ -80,19 +76,11 @@ async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, por
     return ledger
 
 
-def gateway_state(server: SandboxServer) -> dict:
-    return httpx.get(f"{server.url}/_sandbox/state", verify=False).json()
-
-
-def faults(server: SandboxServer, **settings: object) -> None:
-    httpx.post(f"{server.url}/_sandbox/faults", json=settings, verify=False).raise_for_status()
-
-
 async def test_messages_go_in_batches_of_128_with_the_ledger_key_as_user_id(
     server: SandboxServer, tmp_path: Path
 ) -> None:
     ledger = await send(server, tmp_path, campaign(300))
-    state = gateway_state(server)
+    state = SandboxControl.of(server).state()
     rows = {r.recipient: r.key for r in ledger.rows("gw", "notice")}
     assert sorted(len([m for m in state["messages"] if m["task_id"] == t["task_id"]]) for t in state["tasks"]) \
         == [44, 128, 128]
@@ -103,12 +91,12 @@ async def test_messages_go_in_batches_of_128_with_the_ledger_key_as_user_id(
 async def test_faults_during_sends_leave_no_duplicate_and_every_message_accounted(
     server: SandboxServer, tmp_path: Path
 ) -> None:
-    faults(server, error_rate=0.2, drop_rate=0.1, timeout_rate=0.05, timeout_s=2, retry_after_s=0, seed=9)
+    SandboxControl.of(server).faults(error_rate=0.2, drop_rate=0.1, timeout_rate=0.05, timeout_s=2, retry_after_s=0, seed=9)
     for _ in range(4):  # a few passes, as the daemon or repeated runs would do
         ledger = await send(server, tmp_path, campaign(1000))
-    faults(server, error_rate=0, drop_rate=0, timeout_rate=0)
+    SandboxControl.of(server).faults(error_rate=0, drop_rate=0, timeout_rate=0)
     ledger = await send(server, tmp_path, campaign(1000))
-    numbers = Counter(m["number"] for m in gateway_state(server)["messages"])
+    numbers = Counter(m["number"] for m in SandboxControl.of(server).state()["messages"])
     assert len(numbers) == 1000 and max(numbers.values()) == 1
     counts = ledger.counts("gw", "notice")
     assert set(counts) <= {"accepted", "sent", "delivered"}  # nothing dispatching, unknown or failed
@@ -118,14 +106,14 @@ async def test_faults_during_sends_leave_no_duplicate_and_every_message_accounte
 async def test_stopping_a_campaign_stops_its_queued_task(server: SandboxServer, tmp_path: Path) -> None:
     await send(server, tmp_path, campaign(200))
     await send(server, tmp_path, campaign(200, state=SmsRunState.STOPPED))
-    statuses = Counter(m["status"] for m in gateway_state(server)["messages"])
+    statuses = Counter(m["status"] for m in SandboxControl.of(server).state()["messages"])
     assert statuses["FAILED"] > 0  # queued messages of the stopped task never go out
     assert statuses.get("SENDING", 0) == 0
 
 
 async def test_delivery_results_are_polled_into_the_ledger(server: SandboxServer, tmp_path: Path) -> None:
     ledger = await send(server, tmp_path, campaign(4))
-    httpx.post(f"{server.url}/_sandbox/clock", json={"advance_s": 60}, verify=False).raise_for_status()
+    SandboxControl.of(server).advance(60)
     sender = ADAPTER.sms_sender(backend(server.url), ctx(tmp_path))
     desired = DesiredState(backends={"gw": backend(server.url)}, campaigns={"notice": campaign(4)},
                            root=str(tmp_path))

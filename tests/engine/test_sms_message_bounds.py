@@ -17,26 +17,21 @@ import pytest
 
 from reconciler.backends.ogangi import adapter as ogangi
 from reconciler.backends.sms_gateway import adapter as sms_gateway
-from reconciler.backends.protocol import MESSAGE_BOUNDS, ConnectContext, OutgoingSms, SmsFate
+from reconciler.backends import registry
+from reconciler.backends.ogangi import sms as ogangi_sms
+from reconciler.backends.protocol import ConnectContext, OutgoingSms, SmsFate
+from reconciler.backends.sms_gateway import sms as gateway_sms
 from reconciler.engine.sms import SmsCampaignRun
-from reconciler.model import (
-    BackendLimits,
-    BackendSpec,
-    BackendType,
-    DesiredState,
-    Recipient,
-    RecipientSource,
-    SmsCampaignSpec,
-    TlsSettings,
-)
+from reconciler.model import BackendLimits, DesiredState, Recipient, RecipientSource, SmsCampaignSpec
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.ogangi.app import OgangiSimulator
 from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.tls import generate_tls_files
-from reconciler.secrets import Redactor, SecretRef
+from reconciler.secrets import Redactor
 from reconciler.state.ledger import SendState
+from tests.backends.support import gateway_spec, ogangi_spec
 from tests.ledgers import writer_ledger
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -67,34 +62,31 @@ def ctx(tmp_path: Path) -> ConnectContext:
 
 
 def og_sender(server: SandboxServer, tmp_path: Path):  # type: ignore[no-untyped-def]
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    spec = BackendSpec(name="og", type=BackendType.OGANGI, url=server.url, limits=BackendLimits(max_retries=2),
-                       auth={"instanceId": "7", "publicKey": "sandbox-public", "privateKey": SecretRef(env="OG_KEY")})
+    SandboxControl.of(server).reset()
+    spec = ogangi_spec(server.url, limits=BackendLimits(max_retries=2))
     return ogangi.ADAPTER.sms_sender(spec, ctx(tmp_path))
 
 
 def gw_sender(server: SandboxServer, tmp_path: Path):  # type: ignore[no-untyped-def]
-    httpx.post(f"{server.url}/_sandbox/reset", verify=False).raise_for_status()
-    spec = BackendSpec(name="gw", type=BackendType.SMS_GATEWAY, url=server.url, tls=TlsSettings(verify=False),
-                       limits=BackendLimits(max_retries=2, timeout_seconds=5.0),
-                       auth={"username": "admin", "password": SecretRef(env="GW_PASSWORD")})
+    SandboxControl.of(server).reset()
+    spec = gateway_spec(server.url, limits=BackendLimits(max_retries=2, timeout_seconds=5.0))
     return sms_gateway.ADAPTER.sms_sender(spec, ctx(tmp_path))
 
 
 def og_received(server: SandboxServer) -> list[dict]:
-    return httpx.get(f"{server.url}/_sandbox/state").json()["messages"]
+    return list(SandboxControl.of(server).state()["messages"])
 
 
 def gw_received(server: SandboxServer) -> list[str]:
-    return sorted(m["number"] for m in httpx.get(f"{server.url}/_sandbox/state", verify=False).json()["messages"])
+    return sorted(m["number"] for m in SandboxControl.of(server).state()["messages"])
 
 
-def test_the_traits_carry_the_bounds_the_loader_checks() -> None:
-    """One source: each SMS adapter's traits name the bound the loader checks at load time."""
-    assert ogangi.TRAITS.message_bound is MESSAGE_BOUNDS[BackendType.OGANGI]
-    assert sms_gateway.TRAITS.message_bound is MESSAGE_BOUNDS[BackendType.SMS_GATEWAY]
-    assert str(ogangi.TRAITS.message_bound) + " per message" == OGANGI_LIMITS
-    assert str(sms_gateway.TRAITS.message_bound) + " per message" == GATEWAY_LIMITS
+def test_the_senders_check_the_bounds_the_loader_checks() -> None:
+    """One source: each SMS sender checks its backend descriptor's bound, the one the loader checks."""
+    assert ogangi_sms.BOUND is registry.descriptor_for("ogangi").message_bound
+    assert gateway_sms.BOUND is registry.descriptor_for("sms-gateway").message_bound
+    assert str(ogangi_sms.BOUND) + " per message" == OGANGI_LIMITS
+    assert str(gateway_sms.BOUND) + " per message" == GATEWAY_LIMITS
 
 
 async def test_ogangi_a_message_over_the_bound_fails_alone_and_is_never_sent(og_server: SandboxServer,

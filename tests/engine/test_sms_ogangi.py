@@ -3,12 +3,12 @@ blindly, rate, quiet hours, pause and text changes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.backends.ogangi.adapter import ADAPTER
@@ -18,7 +18,6 @@ from reconciler.engine.sms import SmsCampaignRun
 from reconciler.model import (
     BackendLimits,
     BackendSpec,
-    BackendType,
     DesiredState,
     QuietHours,
     Recipient,
@@ -31,10 +30,11 @@ from reconciler.model import (
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.ogangi.app import OgangiSimulator
-from reconciler.sandbox.testing import running_simulator
-from reconciler.secrets import Redactor, SecretRef
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from reconciler.secrets import Redactor
 from reconciler.errors import PermanentBackendError
 from reconciler.state.ledger import SendLedger, SendState
+from tests.backends.support import ogangi_spec
 from tests.ledgers import writer_ledger
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -48,13 +48,11 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture(autouse=True)
 def clean(server: SandboxServer) -> None:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
 
 
 def spec_for(url: str) -> BackendSpec:
-    return BackendSpec(name="og", type=BackendType.OGANGI, url=url, limits=BackendLimits(max_retries=2),
-                       auth={"instanceId": "7", "publicKey": "sandbox-public",
-                             "privateKey": SecretRef(env="OG_KEY")})
+    return ogangi_spec(url, limits=BackendLimits(max_retries=2))
 
 
 def campaign(count: int, **changes: object) -> SmsCampaignSpec:
@@ -84,11 +82,7 @@ async def send(server: SandboxServer, tmp_path: Path, spec: SmsCampaignSpec, *, 
 
 
 def sent_messages(server: SandboxServer) -> list[dict]:
-    return httpx.get(f"{server.url}/_sandbox/state").json()["messages"]
-
-
-def faults(server: SandboxServer, **settings: object) -> None:
-    httpx.post(f"{server.url}/_sandbox/faults", json=settings).raise_for_status()
+    return list(SandboxControl.of(server).state()["messages"])
 
 
 async def test_every_recipient_gets_one_message_with_its_parameter(server: SandboxServer, tmp_path: Path) -> None:
@@ -115,29 +109,29 @@ async def test_a_second_run_sends_nothing(server: SandboxServer, tmp_path: Path)
 
 
 async def test_a_lost_reply_is_unknown_and_never_resent_by_default(server: SandboxServer, tmp_path: Path) -> None:
-    faults(server, drop_rate=1)
+    SandboxControl.of(server).faults(drop_rate=1)
     ledger, report = await send(server, tmp_path, campaign(1))
-    faults(server, drop_rate=0)
+    SandboxControl.of(server).faults(drop_rate=0)
     await send(server, tmp_path, campaign(1))
     assert len(sent_messages(server)) == 1
     assert ledger.counts("og", "notice") == {"unknown": 1}
 
 
 async def test_unknown_outcomes_are_resent_when_the_campaign_says_so(server: SandboxServer, tmp_path: Path) -> None:
-    faults(server, drop_rate=1)
+    SandboxControl.of(server).faults(drop_rate=1)
     await send(server, tmp_path, campaign(1))
-    faults(server, drop_rate=0)
+    SandboxControl.of(server).faults(drop_rate=0)
     ledger, _ = await send(server, tmp_path, campaign(1, on_unknown_outcome=UnknownOutcomePolicy.RESEND))
     assert len(sent_messages(server)) == 2
     assert ledger.counts("og", "notice") == {"accepted": 1}
 
 
 async def test_refused_requests_are_not_recorded_so_they_are_sent_later(server: SandboxServer, tmp_path: Path) -> None:
-    faults(server, error_rate=1, retry_after_s=0)
+    SandboxControl.of(server).faults(error_rate=1, retry_after_s=0)
     ledger, report = await send(server, tmp_path, campaign(3))
     assert sent_messages(server) == [] and ledger.counts("og", "notice") == {}
     assert "refused" in report.held
-    faults(server, error_rate=0)
+    SandboxControl.of(server).faults(error_rate=0)
     await send(server, tmp_path, campaign(3))
     assert len(sent_messages(server)) == 3
 
@@ -165,15 +159,17 @@ async def test_a_changed_text_applies_only_to_recipients_not_yet_sent(server: Sa
 
 
 async def test_the_rate_spaces_messages(server: SandboxServer, tmp_path: Path) -> None:
-    waits: list[float] = []
+    starts: list[float] = []
 
     async def record(delay: float) -> None:
-        waits.append(delay)
+        starts.append(time.monotonic() + delay)  # when the limiter lets the next message go
 
     await send(server, tmp_path, campaign(5, rate_per_second=2.0), sleep=record)
     assert len(sent_messages(server)) == 5
-    # 5 messages at 2/s start 0, .5, 1, 1.5 and 2 s after the first (the fake sleep does not pass time)
-    assert waits == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.1)
+    # 5 messages at 2/s: each after the first is held until 0.5 s after the one before (the fake sleep
+    # passes no time, so the real time the requests take does not change the spacing the limiter keeps)
+    assert len(starts) == 4
+    assert [b - a for a, b in zip(starts, starts[1:])] == pytest.approx([0.5] * 3, abs=1e-3)
 
 
 async def test_a_crash_between_commit_and_reply_leaves_the_row_unknown(server: SandboxServer, tmp_path: Path) -> None:

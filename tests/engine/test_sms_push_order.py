@@ -4,15 +4,17 @@ a delivery report is the only proof the handset has the message)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from reconciler.backends.sms_gateway.replies import parse_push
-from reconciler.engine.sms_push import apply_gateway_push
+from reconciler.backends.sms_gateway.push import parse_gateway_push
+from reconciler.engine.pushes import settle_pushed
 from reconciler.sandbox.run import SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from reconciler.state.ledger import NewSend, SendLedger, SendState, ledger_key
 from tests.daemon.daemon_process import TOKEN, DaemonProcess, eventually
 from tests.engine import crash
@@ -45,7 +47,7 @@ def states(ledger: SendLedger) -> list[SendState]:
 
 
 def apply(ledger: SendLedger, *results: tuple[int, str]) -> int:
-    return apply_gateway_push(ledger, parse_push(push(*results)))  # type: ignore[arg-type]
+    return settle_pushed(ledger, parse_gateway_push(json.dumps(push(*results)).encode()).fates or ())
 
 
 def test_a_later_failed_push_leaves_a_delivered_row_delivered(ledger: SendLedger, keys: list[int]) -> None:
@@ -119,8 +121,7 @@ def test_a_daemon_keeps_delivered_rows_delivered_when_a_stale_failed_push_arrive
         try:
             eventually(lambda: ledger_counts(state, "gw", "notice").get("sent", 0)
                        + ledger_counts(state, "gw", "notice").get("delivered", 0) == len(NUMBERS), timeout=30)
-            httpx.post(f"{sandbox.url('sms-gateway')}/_sandbox/clock", json={"advance_s": 3600},
-                       verify=False).raise_for_status()
+            SandboxControls.of(sandbox)["sms-gateway"].advance(3600)
             eventually(lambda: ledger_counts(state, "gw", "notice").get("delivered") == len(NUMBERS), timeout=30)
             stale = {"sn": "gw-1", "sms_result": [
                 {"port": 0, "number": NUMBERS[0], "time": "2026-11-23 01:46:02", "status": "FAILED", "count": 1,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.backends import registry
 from reconciler.load import load_desired_state
 from reconciler.model import (
-    BackendType, CallbackKind, IotCampaignSpec, Kind, RecurringWindow, SimCampaignSpec, SmsCampaignSpec,
+    CallbackKind, IotCampaignSpec, Kind, RecurringWindow, SimCampaignSpec, SmsCampaignSpec,
     SmsRunState,
 )
 from reconciler.secrets import SecretRef, resolve_secret
@@ -35,7 +36,7 @@ def test_example_repository_is_valid(folder: Path) -> None:
 
 def test_quickstart_uses_every_kind_and_backend_type(quickstart) -> None:
     """Every kind and every backend type appears in the quickstart."""
-    assert {spec.type for spec in quickstart.backends.values()} == set(BackendType)
+    assert {spec.type for spec in quickstart.backends.values()} == {d.type for d in registry.BUILT_IN}
     for kind, declared in [(Kind.PACKAGE, quickstart.packages), (Kind.CAMPAIGN, quickstart.campaigns),
                            (Kind.GATEWAY_ASSIGNMENT, quickstart.assignments), (Kind.SCHEDULE, quickstart.schedules)]:
         assert declared, kind
@@ -44,8 +45,8 @@ def test_quickstart_uses_every_kind_and_backend_type(quickstart) -> None:
 def test_quickstart_backends_use_the_sandbox_ports(quickstart) -> None:
     """The four backends point at the sandbox's default ports 8701-8704."""
     ports = {spec.type: spec.url.rsplit(":", 1)[1] for spec in quickstart.backends.values()}
-    assert ports == {BackendType.YATEOTA: "8701", BackendType.IOT_CAMPAIGNS: "8702", BackendType.OGANGI: "8703",
-                     BackendType.SMS_GATEWAY: "8704"}
+    assert ports == {"yateota": "8701", "iot-campaigns": "8702", "ogangi": "8703",
+                     "sms-gateway": "8704"}
 
 
 def test_quickstart_secret_files_resolve_to_the_sandbox_credentials(quickstart) -> None:

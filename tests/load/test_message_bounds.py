@@ -1,5 +1,5 @@
 """Every size has a bound (issue 20): each recipient's message, as rendered, must fit its backend
-(``MESSAGE_BOUNDS``: characters, UTF-8 bytes, SMS segments), checked when loading, at the text, the inline
+(its descriptor's ``message_bound``: characters, UTF-8 bytes, SMS segments), checked when loading, at the text, the inline
 recipient or the recipient file's own line; and a recipient file's line has a length limit of its own.
 """
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends.protocol import MESSAGE_BOUNDS, MessageBound, sms_segments
+from reconciler.backends.protocol import MessageBound, sms_segments
+from reconciler.backends.registry import descriptor_for
 from reconciler.load import load_desired_state
 from reconciler.load import recipients as recipients_module
 from reconciler.load.recipients import MAX_LINE_BYTES
-from reconciler.model import BackendType
 from reconciler.sandbox.sms_gateway.text import choose_encoding, segment_count
 
-GATEWAY = MESSAGE_BOUNDS[BackendType.SMS_GATEWAY]
-OGANGI = MESSAGE_BOUNDS[BackendType.OGANGI]
+GATEWAY = descriptor_for("sms-gateway").message_bound
+OGANGI = descriptor_for("ogangi").message_bound
 BACKENDS = """\
 apiVersion: reconciler/v1
 kind: Backend

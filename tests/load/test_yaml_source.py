@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -154,20 +153,18 @@ def test_duplicate_key_is_reported_at_the_second_key() -> None:
     assert doc.yaml_problems
 
 
-def test_billion_laughs_is_refused_in_well_under_a_second() -> None:
-    """Aliases that expand beyond the budget stop the document quickly, without expanding anything."""
-    started = time.perf_counter()
+@pytest.mark.timeout(20)  # expanding the aliases would take hours: the bound catches that, not a speed figure
+def test_billion_laughs_is_refused_without_expanding() -> None:
+    """Aliases that expand beyond the budget stop the document without expanding anything."""
     docs, problems = parse(billion_laughs())
-    assert time.perf_counter() - started < 0.5
     assert docs == []
     assert "alias expansion too large" in problems[0].message
 
 
-def test_deep_nesting_is_refused_quickly() -> None:
-    """A hundred thousand nested lists give one diagnostic, fast, and no crash of the C parser."""
-    started = time.perf_counter()
+@pytest.mark.timeout(20)  # a bound against a hang, not a speed figure (bench/validate_bench.py measures)
+def test_deep_nesting_is_refused_without_a_crash() -> None:
+    """A hundred thousand nested lists give one diagnostic and no crash of the C parser."""
     _, problems = parse("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
-    assert time.perf_counter() - started < 0.5
     assert len(problems) == 1
     assert f"nested deeper than {MAX_DEPTH} levels" in problems[0].message
 

@@ -20,7 +20,6 @@ from reconciler.backends.registry import adapter_for
 from reconciler.cli.render import summary_counts
 from reconciler.model import (
     BackendSpec,
-    BackendType,
     DesiredState,
     GatewayAssignmentSpec,
     IotCampaignSpec,
@@ -227,14 +226,14 @@ def memberships(draw: st.DrawFn, *, superset: bool) -> PlanInput:
                    for name, part in (("roll-a", listed[:cut]), ("roll-b", listed[cut:])) if part}
     spec = IotCampaignSpec("roll", "iot", "Rollout", state=draw(st.sampled_from(tuple(IotRunState))),
                            rollout=draw(ROLLOUTS))
-    desired = DesiredState({"iot": BackendSpec("iot", BackendType.IOT_CAMPAIGNS, "http://127.0.0.1:8702")},
+    desired = DesiredState({"iot": BackendSpec("iot", "iot-campaigns", "http://127.0.0.1:8702")},
                            {}, {"roll": spec}, assignments)
     status = draw(st.sampled_from(("CREATED", "APPROVAL_NEEDED", "APPROVED", "STARTED", "STOPPED")))
     campaign = ObservedIotCampaign("c1", "roll", status, draw(st.sampled_from(("Rollout", "Changed"))),
                                    gateways=gateways)
     store = StoreView(inventory=frozenset({InventoryEntry("iot", "campaign", "roll", "c1")}))
     return PlanInput(desired, ObservedState({"iot": BackendObservation("iot", iot_campaigns=(campaign,))}),
-                     {"iot": adapter_for(BackendType.IOT_CAMPAIGNS).traits}, store, datetime(2026, 12, 1, tzinfo=UTC),
+                     {"iot": adapter_for("iot-campaigns").traits}, store, datetime(2026, 12, 1, tzinfo=UTC),
                      PlanOptions(prune=draw(st.sampled_from(tuple(PruneMode))), allow_replace=draw(st.booleans())))
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reconciler.model import RecurringWindow, TimeWindow
+from reconciler.backends.iot_campaigns.adapter import LIFECYCLE
 from reconciler.planner.windows import concrete, next_occurrence, occurrence_on, waits_for
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
@@ -99,4 +100,4 @@ def test_a_fixed_window_is_its_own_concrete_window() -> None:
     ("download", "SOMETHING_NEW", False, False),  # unknown states are opaque
 ])
 def test_which_gateways_still_wait_for_a_window(window: str, state: str, closed: bool, waiting: bool) -> None:
-    assert waits_for(window, state, closed) is waiting
+    assert waits_for(LIFECYCLE.member_waiting, window, state, closed) is waiting

@@ -15,7 +15,6 @@ from reconciler.actions import Verb
 from reconciler.backends.registry import adapter_for
 from reconciler.model import (
     BackendSpec,
-    BackendType,
     DesiredState,
     GatewayAssignmentSpec,
     IotCampaignSpec,
@@ -23,7 +22,7 @@ from reconciler.model import (
 )
 from reconciler.observed import BackendObservation, ObservedGateway, ObservedIotCampaign, ObservedState
 from reconciler.planner import PlanInput, plan
-from reconciler.planner.iot_gateways import wave_sizes
+from reconciler.planner.campaign_gateways import wave_sizes
 from reconciler.state.store import InventoryEntry, StoreView
 
 DECLARED = tuple(f"gw-{i:05d}" for i in range(1, 271))
@@ -33,12 +32,12 @@ DONE, BUSY, FAILED = "ACTIVATION_COMPLETE", "DOWNLOADING", "DOWNLOAD_FAILED"
 def planned(members: dict[str, str], *, max_failure_rate: float = 0.1) -> tuple[int, list[str], set[Verb]]:
     """(gateways added, the campaign's notes, verbs planned) for a campaign holding ``members``."""
     spec = IotCampaignSpec("roll", "iot", "Rollout", rollout=Rollout((0.1, 0.5, 1.0), 0.95, max_failure_rate))
-    desired = DesiredState({"iot": BackendSpec("iot", BackendType.IOT_CAMPAIGNS, "http://127.0.0.1:8702")}, {},
+    desired = DesiredState({"iot": BackendSpec("iot", "iot-campaigns", "http://127.0.0.1:8702")}, {},
                            {"roll": spec}, {"roll-gws": GatewayAssignmentSpec("roll-gws", "roll", DECLARED)})
     campaign = ObservedIotCampaign("c1", "roll", "STARTED", "Rollout",
                                    gateways=tuple(ObservedGateway(g, s) for g, s in members.items()))
     decided = plan(PlanInput(desired, ObservedState({"iot": BackendObservation("iot", iot_campaigns=(campaign,))}),
-                             {"iot": adapter_for(BackendType.IOT_CAMPAIGNS).traits},
+                             {"iot": adapter_for("iot-campaigns").traits},
                              StoreView(inventory=frozenset({InventoryEntry("iot", "campaign", "roll", "c1")})),
                              datetime(2026, 12, 1, tzinfo=UTC)))
     assert not any(a.verb is Verb.REMOVE_GATEWAYS for a in decided.actions)

@@ -15,11 +15,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from reconciler.backends import registry
 from reconciler.backends.registry import adapter_for
 from reconciler.model import (
     Approval,
     BackendSpec,
-    BackendType,
     Callback,
     CallbackKind,
     DesiredState,
@@ -54,9 +54,9 @@ from reconciler.planner.plan import SmsOutlook
 from reconciler.state.store import InventoryEntry, StoreView
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
-TRAITS = {kind: adapter_for(kind).traits for kind in BackendType}  # imported once, outside any example
-BACKENDS = {"iot": BackendType.IOT_CAMPAIGNS, "iot2": BackendType.IOT_CAMPAIGNS, "yate": BackendType.YATEOTA,
-            "gw": BackendType.SMS_GATEWAY, "og": BackendType.OGANGI}
+TRAITS = {d.type: d.adapter().traits for d in registry.BUILT_IN}  # imported once, outside any example
+BACKENDS = {"iot": "iot-campaigns", "iot2": "iot-campaigns", "yate": "yateota",
+            "gw": "sms-gateway", "og": "ogangi"}
 GATEWAYS = tuple(f"gw-{i:05d}" for i in range(1, 11))
 IOT_STATUSES = ("CREATED", "APPROVAL_NEEDED", "APPROVED", "STARTED", "STOPPED", "PAUSED", "", "started")
 GATEWAY_STATES = ("INSTANTIATED", "SCHEDULED_DOWNLOAD", "DOWNLOADING", "ACTIVATION_COMPLETE", "DOWNLOAD_FAILED",
@@ -110,7 +110,7 @@ COUNTS = st.dictionaries(st.sampled_from(("dispatching", "accepted", "failed", "
 @st.composite
 def desired_states(draw: st.DrawFn) -> DesiredState:
     backends = {name: BackendSpec(name, kind, f"http://127.0.0.1:{8700 + i}",
-                                  options={"approvalRequired": draw(BOOL)} if kind is BackendType.IOT_CAMPAIGNS
+                                  options={"approvalRequired": draw(BOOL)} if kind == "iot-campaigns"
                                   else {})
                 for i, (name, kind) in enumerate(BACKENDS.items())}
     packages = {}
@@ -172,7 +172,7 @@ def observations(draw: st.DrawFn, desired: DesiredState) -> ObservedState:
             continue  # not observed at all
         readable = roll > 2
         base = BackendObservation(name, readable, "" if readable else "HTTP 503")
-        if spec.type is BackendType.IOT_CAMPAIGNS:
+        if spec.type == "iot-campaigns":
             packages = tuple(ObservedIotPackage(f"pkg-{next(ids)}", draw(names(uploads))) for _ in range(draw(SMALL)))
             package_ids = [p.id for p in packages]
             campaigns = []
@@ -185,7 +185,7 @@ def observations(draw: st.DrawFn, desired: DesiredState) -> ObservedState:
                     draw(names(("", "Rollout"))), pick(draw, package_ids), gateways,
                     draw(st.none() | names(("dl-1", "dl-2"))), draw(st.none() | names((60, 3600)))))
             base = dataclasses.replace(base, iot_packages=packages, iot_campaigns=tuple(campaigns))
-        elif spec.type is BackendType.YATEOTA:
+        elif spec.type == "yateota":
             sims = []
             for campaign_id in pick(draw, (142, 144, 147)):
                 participants = tuple(ObservedParticipant(pid, campaign_id, draw(names(PARTICIPANT_STATES)),
@@ -194,7 +194,7 @@ def observations(draw: st.DrawFn, desired: DesiredState) -> ObservedState:
                 sims.append(ObservedSimCampaign(campaign_id, f"sim-{campaign_id}", draw(names(SIM_STATES)),
                                                 participants=participants))
             base = dataclasses.replace(base, sim_campaigns=tuple(sims))
-        elif spec.type is BackendType.SMS_GATEWAY:
+        elif spec.type == "sms-gateway":
             ports = tuple(ObservedSmsPort(p, draw(BOOL)) for p in range(draw(SMALL)))
             base = dataclasses.replace(base, sms_ports=ports)
         observed[name] = base

@@ -33,7 +33,7 @@ from tests.reliability.hostile_servers import EchoProxy, echoed
 SECRETS = {name: f"S3c/{random_secrets.token_hex(4)}+{random_secrets.token_hex(4)}=~%&?{name[:2].lower()}"
            for name in fl.SANDBOX_SECRETS}
 DUMP = os.environ.get("ECHO_TEST_DUMP")  # a file to write every output to, for reading them
-SHAPE = fl.FleetShape(campaigns=1, gateways_per_campaign=4, packages=1, yateota=True, sms_gateway_recipients=3,
+SHAPE = fl.spec(iot_campaigns=1, gateways_per_campaign=4, packages=1, yate_fixtures=True, sms_recipients=3,
                       ogangi_recipients=2, max_retries=1)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.reliability import fleet as fl
 from tests.ledgers import rows_by_state
 from tests.reliability.figures import record
@@ -42,11 +43,12 @@ def hostile_faults(sandbox: RunningSandbox, *, run: int, seed: int) -> None:
     """20% errors, 5% timeouts, 5% dropped connections, 3% garbled replies. A simulator has one error status
     at a time: half of them answer 429 (``Retry-After: 1``), the others 503 (``Retry-After: 0``), and the
     halves swap on every run."""
+    controls = SandboxControls.of(sandbox)
     for offset, name in enumerate(fl.SIMULATORS):
         status, retry_after = (429, 1) if (offset + run) % 2 == 0 else (503, 0)
-        fl.set_faults(sandbox, name, error_rate=0.20, error_status=status, retry_after_s=retry_after,
-                      timeout_rate=0.05, timeout_s=1.0, drop_rate=0.05, malformed_rate=0.03, latency_ms=2,
-                      seed=seed * 100 + run * 10 + offset)
+        controls[name].faults(error_rate=0.20, error_status=status, retry_after_s=retry_after, timeout_rate=0.05,
+                              timeout_s=1.0, drop_rate=0.05, malformed_rate=0.03, latency_ms=2,
+                              seed=seed * 100 + run * 10 + offset)
 
 
 @dataclass
@@ -90,7 +92,7 @@ def converge_under_faults(fleet: fl.Fleet, sandbox: RunningSandbox, *, seed: int
         check_output(result, log)
         if result.returncode == 0:
             break
-    fl.clear_faults(sandbox)
+    SandboxControls.of(sandbox).clear_faults()
     return log
 
 
@@ -99,9 +101,9 @@ def ledger_states(fleet: fl.Fleet) -> dict[str, int]:
     return rows_by_state(fleet.state_url)
 
 
-FAST = fl.FleetShape(campaigns=2, gateways_per_campaign=8, yateota=True, sms_gateway_recipients=60,
+FAST = fl.spec(iot_campaigns=2, gateways_per_campaign=8, yate_fixtures=True, sms_recipients=60,
                      ogangi_recipients=8, timeout_seconds=0.5, concurrency=8)
-SLOW = fl.FleetShape(campaigns=10, gateways_per_campaign=30, yateota=True, sms_gateway_recipients=1000,
+SLOW = fl.spec(iot_campaigns=10, gateways_per_campaign=30, yate_fixtures=True, sms_recipients=1000,
                      ogangi_recipients=150, timeout_seconds=0.5, concurrency=8)
 
 
@@ -111,13 +113,13 @@ SLOW = fl.FleetShape(campaigns=10, gateways_per_campaign=30, yateota=True, sms_g
     pytest.param(SLOW, (2, 3, 4, 5, 6), id="fleet-5-seeds", marks=pytest.mark.slow),
 ])
 def test_fleet_converges_under_faults_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetShape, seeds: tuple[int, ...], long_run_store_url: str
+    sandbox: RunningSandbox, tmp_path: Path, shape: fl.FleetSpec, seeds: tuple[int, ...], long_run_store_url: str
 ) -> None:
     """Under 503/429, timeouts, drops and garbled replies the fleet converges, reports every failure with
     its resource, and creates or sends nothing twice (every seed runs; the problems of all are shown)."""
     problems: dict[int, list[str]] = {}
     for seed in seeds:
-        fl.reset(sandbox)
+        SandboxControls.of(sandbox).reset()
         # one store per seed: the first seed gets the fixture's (SQLite or PostgreSQL), later ones SQLite files
         fleet = fl.write_fleet(tmp_path / f"ops-{seed}", sandbox, shape, store=long_run_store_url if seed == seeds[0] else None)
         log = converge_under_faults(fleet, sandbox, seed=seed)
@@ -134,8 +136,8 @@ def test_fleet_converges_under_faults_without_duplicates(
             (f"not converged in {MAX_RUNS} runs: {log.runs}", not log.converged),
             (f"dry run after the faults exits {check.returncode}: {check.stdout[-1500:]}", check.returncode != 0),
             (f"duplicates: {found}", found.total != 0),
-            (f"gateway sent {sent[0]} of {shape.sms_gateway_recipients}", sent[0] != shape.sms_gateway_recipients),
-            (f"IoT campaigns {campaigns}", campaigns != sorted(n for n in fleet.campaign_names if n[:4] == "ota-")),
+            (f"gateway sent {sent[0]} of {shape.sms_recipients}", sent[0] != shape.sms_recipients),
+            (f"IoT campaigns {campaigns}", campaigns != sorted(fleet.gateways)),
         ) if present]
     assert problems == {seed: [] for seed in seeds}
 
@@ -144,14 +146,14 @@ def test_garbled_replies_to_delivery_queries_are_reported_not_a_crash(sandbox: R
     """After a send, every reply of the SMS gateway garbled: the next run asks what became of the sent
     messages and gets nothing readable. That is a failure to report (the backend, the campaign), not an
     internal error that throws away the run's report; a dry run and ``status`` survive it as well."""
-    shape = fl.FleetShape(campaigns=1, gateways_per_campaign=2, sms_gateway_recipients=20, max_retries=1)
+    shape = fl.spec(iot_campaigns=1, gateways_per_campaign=2, sms_recipients=20, max_retries=1)
     fleet = fl.write_fleet(tmp_path / "ops", sandbox, shape)
     assert fl.run_reconcile(fleet).returncode == 0
-    fl.set_faults(sandbox, "sms-gateway", malformed_rate=1.0)
+    SandboxControls.of(sandbox)["sms-gateway"].faults(malformed_rate=1.0)
     runs = {"apply": fl.run_reconcile(fleet), "status": fl.run_reconcile(fleet, "status"),
             "dry-run": fl.run_reconcile(fleet, "--dry-run")}
-    fl.clear_faults(sandbox)
+    SandboxControls.of(sandbox).clear_faults()
     outputs = {name: result.stdout + result.stderr for name, result in runs.items()}
     assert {name: "internal error" in text or "Traceback" in text for name, text in outputs.items()} == \
         {name: False for name in outputs}, outputs["apply"][-2000:]
-    assert "gw" in outputs["apply"] and "Campaign/ota-000" in outputs["apply"]
+    assert "gw" in outputs["apply"] and "Campaign/fw-000" in outputs["apply"]

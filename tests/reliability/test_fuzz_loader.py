@@ -4,6 +4,11 @@ declarations with mutated nodes, valid files with text edited at random, random 
 error, an input it refuses has at least one, and every diagnostic renders as ``FILE[:LINE:COL]: ...``.
 
 Default: 200 examples per property; the slow run: 5,000. The number run is printed as a figure.
+
+A failure found here is pinned as data, not as Python code: the shrunk input becomes a new file (or
+folder) in ``tests/load/corpus/invalid/`` or ``corpus/valid/`` with its expected diagnostics in leading
+``# expect:`` lines (format: ``tests/load/test_corpus.py``), checked to fail before the fix. None is
+pinned here so far; planner findings go to ``tests/planner/cases/`` (see ``test_fuzz_planner.py``).
 """
 
 from __future__ import annotations

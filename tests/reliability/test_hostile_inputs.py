@@ -22,12 +22,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.cli.main import main
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
-from tests.reliability import fleet as fl
+from reconciler.sandbox.testing import SandboxControls
 from tests.reliability.figures import record
 from tests.reliability.hostile.base import DECL, SECRET_ENV, HostileCase, Urls, materialize
 from tests.reliability.hostile.corpus import build_corpus
@@ -96,16 +95,16 @@ def problems_with(case: HostileCase, command: str, code: int, output: str) -> li
 def check_cases(cases: list[HostileCase], base: dict[str, bytes], sandbox: RunningSandbox, tmp_path: Path,
                 capsys: pytest.CaptureFixture[str]) -> list[str]:
     failures: list[str] = []
-    with httpx.Client(verify=False, timeout=10) as client:
-        for index, case in enumerate(cases):
-            root = materialize(case, base, tmp_path / f"case-{index}")
-            for command, argv in commands(root).items():
-                code, output = run_in_process(argv, capsys)
-                failures += problems_with(case, command, code, output)
-            reached = sum(client.get(f"{sandbox.url(n)}/_sandbox/stats").json()["total"] for n in fl.SIMULATORS)
-            if reached:
-                failures.append(f"{case.name}: {reached} request(s) reached the sandbox")
-                fl.reset(sandbox)
+    controls = SandboxControls.of(sandbox)
+    for index, case in enumerate(cases):
+        root = materialize(case, base, tmp_path / f"case-{index}")
+        for command, argv in commands(root).items():
+            code, output = run_in_process(argv, capsys)
+            failures += problems_with(case, command, code, output)
+        reached = controls.total()
+        if reached:
+            failures.append(f"{case.name}: {reached} request(s) reached the sandbox")
+            controls.reset()
     return failures
 
 
@@ -130,8 +129,8 @@ def test_the_unbroken_base_is_valid_and_its_dry_run_reads_the_sandbox(
     argv = commands(root)
     assert run_in_process(argv["validate"], capsys)[0] == 0
     code, output = run_in_process(argv["dry-run"], capsys)
-    reached = fl.request_total(sandbox)
-    fl.reset(sandbox)
+    reached = SandboxControls.of(sandbox).total()
+    SandboxControls.of(sandbox).reset()
     assert code == 0, output
     assert reached > 0
 
@@ -144,7 +143,7 @@ def test_a_sample_of_hostile_inputs_is_refused_before_any_request(
     """60 cases (every category): validate and dry-run exit 1 with positions, no traceback, no request."""
     base, cases = corpus
     chosen = sample([c for c in cases if not c.needs_subprocess], SAMPLE, seed=20)
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     failures = check_cases(chosen, base, sandbox, tmp_path, capsys)
     record("hostile.inputs_tried", len(chosen), run="sample")
     assert failures == []
@@ -158,7 +157,7 @@ def test_every_hostile_input_is_refused_before_any_request(
 ) -> None:
     """The whole corpus: validate and dry-run exit 1 with positions, no traceback, no request."""
     base, cases = corpus
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     started = time.monotonic()
     chosen = [c for c in cases if not c.needs_subprocess]
     failures = check_cases(chosen, base, sandbox, tmp_path, capsys)
@@ -199,9 +198,9 @@ def test_hostile_input_is_refused_by_a_real_process(
     """As a real ``reconcile`` process: exit 1, a position, no traceback, no request."""
     base, cases = corpus
     case = next(c for c in cases if c.name == name)
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     assert check_in_processes(case, base, tmp_path) == []
-    assert fl.request_total(sandbox) == 0
+    assert SandboxControls.of(sandbox).total() == 0
 
 
 @pytest.mark.parametrize("name", ["fifo/yaml-named-pipe", "fifo/recipients-named-pipe", "fifo/package-named-pipe"])
@@ -212,6 +211,6 @@ def test_a_named_pipe_in_the_repository_is_refused_not_read(
     forever waiting for a writer): exit 1 promptly, no request."""
     base, cases = corpus
     case = next(c for c in cases if c.name == name)
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     assert check_in_processes(case, base, tmp_path) == []
-    assert fl.request_total(sandbox) == 0
+    assert SandboxControls.of(sandbox).total() == 0

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.sandbox.fleet_repo import gateway_id, package_names
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.engine.crash import CrashRun
 from tests.engine.sandbox_repo import write_requests
 from tests.reliability import fleet as fl
@@ -44,8 +46,8 @@ class KillLog(CrashRun):
 def generation_yaml(fleet: fl.Fleet, generation: int) -> str:
     """The campaign added at ``generation``: its own package and gateways, the fleet's current windows."""
     name = f"gen-{generation:03d}"
-    start = fleet.shape.gateway_count + (generation - 1) * GROWTH_GATEWAYS
-    members = ", ".join(fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS))
+    start = fleet.spec.gateways + (generation - 1) * GROWTH_GATEWAYS
+    members = ", ".join(gateway_id(start + i) for i in range(GROWTH_GATEWAYS))
     (download, activation) = fleet.windows
     return f"""\
 apiVersion: reconciler/v1
@@ -56,7 +58,7 @@ spec: {{backend: iot, file: ../packages/{name}.bin, description: "Generation {ge
 apiVersion: reconciler/v1
 kind: Campaign
 metadata: {{name: {name}}}
-spec: {{backend: iot, description: "Generation {generation}", packages: [{name}-fw, fw-a], state: running}}
+spec: {{backend: iot, description: "Generation {generation}", packages: [{name}-fw, {package_names(fleet.spec)[0]}], state: running}}
 ---
 apiVersion: reconciler/v1
 kind: GatewayAssignment
@@ -80,9 +82,9 @@ def grow(fleet: fl.Fleet, generation: int, *, reschedule: bool) -> fl.Fleet:
         fleet = fl.rewrite_windows(fleet, generation)
     name = f"gen-{generation:03d}"
     (fleet.root / "packages" / f"{name}.bin").write_bytes(f"generation {generation}\n".encode() * 300)
-    start = fleet.shape.gateway_count + (generation - 1) * GROWTH_GATEWAYS
+    start = fleet.spec.gateways + (generation - 1) * GROWTH_GATEWAYS
     fleet = replace(fleet, campaign_names=(*fleet.campaign_names, name),
-                    gateways={**fleet.gateways, name: tuple(fl.gateway_id(start + i) for i in range(GROWTH_GATEWAYS))})
+                    gateways={**fleet.gateways, name: tuple(gateway_id(start + i) for i in range(GROWTH_GATEWAYS))})
     for earlier in range(1, generation + 1):
         (fleet.decl / f"gen-{earlier:03d}.yaml").write_text(generation_yaml(fleet, earlier), encoding="utf-8")
     return fleet
@@ -133,9 +135,9 @@ def test_ota_fleet_survives_sigkill_without_duplicates(
     sandbox: RunningSandbox, tmp_path: Path, kills: int, seed: int, reschedule: bool, long_run_store_url: str
 ) -> None:
     """Killed at random moments mid-apply and restarted, the fleet converges with nothing created twice."""
-    fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.FleetShape(campaigns=10, gateways_per_campaign=50),
+    fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.spec(iot_campaigns=10, gateways_per_campaign=50),
                            store=long_run_store_url)
-    fl.set_faults(sandbox, "iot-campaigns", latency_ms=LATENCY_MS)
+    SandboxControls.of(sandbox)["iot-campaigns"].faults(latency_ms=LATENCY_MS)
     fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6, reschedule=reschedule)
     final = fl.run_reconcile(fleet)
     check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")

@@ -26,7 +26,7 @@ from tests.reliability import fleet as fl
 
 RIGHT = {name: f"S3cr3t-{name.lower().replace('_', '-')}-{random_secrets.token_hex(6)}" for name in fl.SANDBOX_SECRETS}
 WRONG = {name: f"Wr0ng-{name.lower().replace('_', '-')}-{random_secrets.token_hex(6)}" for name in fl.SANDBOX_SECRETS}
-SHAPE = fl.FleetShape(campaigns=2, gateways_per_campaign=4, yateota=True, sms_gateway_recipients=5,
+SHAPE = fl.spec(iot_campaigns=2, gateways_per_campaign=4, yate_fixtures=True, sms_recipients=5,
                       ogangi_recipients=3, max_retries=1)
 
 

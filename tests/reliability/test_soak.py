@@ -16,17 +16,27 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
+from reconciler.sandbox.fleet_repo import (
+    GATEWAY_RECIPIENTS,
+    OGANGI_RECIPIENTS,
+    YATE_FIXTURE_CAMPAIGNS,
+    YATE_FIXTURES_FILE,
+    iot_campaign_file,
+    iot_campaign_yaml,
+    shifted_windows,
+)
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControls
 from tests.daemon.daemon_process import DaemonProcess
 from tests.reliability import fleet as fl
 from tests.reliability.figures import record
 
-SHAPE = fl.FleetShape(campaigns=3, gateways_per_campaign=10, yateota=True, sms_gateway_recipients=20,
+SHAPE = fl.spec(iot_campaigns=3, gateways_per_campaign=10, yate_fixtures=True, sms_recipients=20,
                       ogangi_recipients=5, timeout_seconds=0.5, max_retries=2, concurrency=8)
 RESYNC_S = 2.0
 EDIT_EVERY_S = 2.0
@@ -50,12 +60,14 @@ def rss_kib(pid: int) -> int:
 
 def set_fault_phase(sandbox: RunningSandbox, phase: int) -> None:
     """Odd phases: hostile faults (503 and 429 in turn); even phases: none."""
+    controls = SandboxControls.of(sandbox)
     if phase % 2 == 0:
-        fl.clear_faults(sandbox)
+        controls.clear_faults()
         return
     for offset, name in enumerate(fl.SIMULATORS):
-        fl.set_faults(sandbox, name, error_rate=0.2, error_status=503 if phase % 4 == 1 else 429, retry_after_s=1,
-                      timeout_rate=0.05, timeout_s=1.0, drop_rate=0.05, malformed_rate=0.03, seed=phase * 10 + offset)
+        controls[name].faults(error_rate=0.2, error_status=503 if phase % 4 == 1 else 429, retry_after_s=1,
+                              timeout_rate=0.05, timeout_s=1.0, drop_rate=0.05, malformed_rate=0.03,
+                              seed=phase * 10 + offset)
 
 
 class Editor:
@@ -72,20 +84,17 @@ class Editor:
         kind = step % 6
         if kind == 0:
             state = "stopped" if (step // 6) % 2 == 0 else "running"
-            gateways = list(fleet.gateways[fl.campaign_name(0)])
-            (fleet.decl / "ota-000.yaml").write_text(fl.ota_campaign_yaml(0, gateways, fleet.shape, state=state),
-                                                     encoding="utf-8")
+            (fleet.decl / iot_campaign_file(0)).write_text(iot_campaign_yaml(fleet.spec, 0, state=state),
+                                                          encoding="utf-8")
         elif kind == 1:
-            gateways = list(fleet.gateways[fl.campaign_name(1)])
-            windows = fl.shifted_windows(step % 5)
-            (fleet.decl / "ota-001.yaml").write_text(fl.ota_campaign_yaml(1, gateways, fleet.shape, windows=windows),
-                                                     encoding="utf-8")
+            moved = replace(fleet.spec, windows=shifted_windows(step % 5))
+            (fleet.decl / iot_campaign_file(1)).write_text(iot_campaign_yaml(moved, 1), encoding="utf-8")
         elif kind == 2:
-            with (fleet.root / "gw-recipients.csv").open("a", encoding="utf-8") as rows:
+            with (fleet.root / GATEWAY_RECIPIENTS).open("a", encoding="utf-8") as rows:
                 rows.writelines(f"49171{self.added + i:07d},new\n" for i in range(5))
             self.added += 5
         elif kind == 3:
-            with (fleet.root / "og-recipients.csv").open("a", encoding="utf-8") as rows:
+            with (fleet.root / OGANGI_RECIPIENTS).open("a", encoding="utf-8") as rows:
                 rows.write(f"58415{self.added:07d},new\n")
             self.added += 1
         elif kind == 4:
@@ -93,8 +102,9 @@ class Editor:
             (fleet.decl / "zz-broken.yaml").write_text(broken, encoding="utf-8")
         else:
             (fleet.decl / "zz-broken.yaml").unlink(missing_ok=True)
-            sim = fl.SIM_CAMPAIGNS.replace("state: running", "state: paused" if (step // 6) % 2 else "state: running")
-            (fleet.decl / "sim.yaml").write_text(sim, encoding="utf-8")
+            sim = YATE_FIXTURE_CAMPAIGNS.replace("state: running",
+                                                 "state: paused" if (step // 6) % 2 else "state: running")
+            (fleet.decl / YATE_FIXTURES_FILE).write_text(sim, encoding="utf-8")
 
 
 @dataclass
@@ -146,7 +156,7 @@ def soak(daemon: DaemonProcess, sandbox: RunningSandbox, editor: Editor, seconds
             pass
         assert daemon.process.poll() is None, daemon.logs()[-3000:]
         time.sleep(0.5)
-    fl.clear_faults(sandbox)
+    SandboxControls.of(sandbox).clear_faults()
     return log
 
 

@@ -31,7 +31,7 @@ import trustme
 
 from reconciler.cli.main import main
 from reconciler.sandbox.run import RunningSandbox, SandboxOptions, running_sandbox
-from tests.reliability import fleet as fl
+from reconciler.sandbox.testing import SandboxControls
 
 CERTIFICATE_MESSAGE = "TLS certificate verification failed"
 
@@ -125,13 +125,13 @@ def test_default_tls_refuses_the_self_signed_gateway_once_with_a_clear_message(
 ) -> None:
     """No ``tls`` in the Backend: verification against the system roots fails, is reported as such, and
     the connection is not tried again."""
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     root = gateway_repo(tmp_path / "ops", f"https://127.0.0.1:{relay.port}", None)
     code, output, seconds = dry_run(root, capsys, monkeypatch)
     assert code == 1
     assert CERTIFICATE_MESSAGE in output and "caFile" in output
     assert relay.connections == 1
-    assert fl.request_total(sandbox) == 0
+    assert SandboxControls.of(sandbox).total() == 0
     assert seconds < 10
 
 
@@ -140,12 +140,12 @@ def test_a_ca_that_did_not_sign_the_certificate_is_refused_the_same_way(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``caFile`` naming another CA: refused once, with the same message."""
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     root = gateway_repo(tmp_path / "ops", f"https://127.0.0.1:{relay.port}", "{caFile: other-ca.pem}")
     trustme.CA().cert_pem.write_to_path(str(root / "other-ca.pem"))
     code, output, _ = dry_run(root, capsys, monkeypatch)
     assert (code, CERTIFICATE_MESSAGE in output, relay.connections) == (1, True, 1)
-    assert fl.request_total(sandbox) == 0
+    assert SandboxControls.of(sandbox).total() == 0
 
 
 @pytest.mark.parametrize("tls", ["{caFile: sandbox-ca.pem}", "{verify: false}"], ids=["ca-file", "verify-off"])
@@ -155,13 +155,13 @@ def test_naming_the_ca_or_turning_verification_off_reaches_the_gateway(
 ) -> None:
     """The sandbox's CA copied into the repository and named by ``caFile`` (or verification turned off
     on purpose) lets the dry run read the gateway."""
-    fl.reset(sandbox)
+    SandboxControls.of(sandbox).reset()
     root = gateway_repo(tmp_path / "ops", f"https://127.0.0.1:{relay.port}", tls)
     shutil.copyfile(sandbox.tls.ca_file, root / "sandbox-ca.pem")
     code, output, _ = dry_run(root, capsys, monkeypatch)
     assert code == 0, output
     assert CERTIFICATE_MESSAGE not in output
-    assert fl.request_total(sandbox) > 0
+    assert SandboxControls.of(sandbox).total() > 0
 
 
 # --- hostile XML from "Ogangi" -------------------------------------------------------------------

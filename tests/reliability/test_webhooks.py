@@ -30,7 +30,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def start_daemon(root: Path, sandbox: RunningSandbox, *extra: str) -> DaemonProcess:
-    fleet = fl.write_fleet(root, sandbox, fl.FleetShape(campaigns=1, gateways_per_campaign=2))
+    fleet = fl.write_fleet(root, sandbox, fl.spec(iot_campaigns=1, gateways_per_campaign=2))
     daemon = DaemonProcess(fleet.root, str(fleet.decl), "--state", fleet.state_url, "--resync", "600",
                            "--debounce-ms", "50", *extra, env=fl.SANDBOX_SECRETS)
     daemon.wait_ready()

@@ -20,6 +20,7 @@ import pytest
 
 from reconciler.cli.demo import daemon_receiver, delivered_callbacks, destination_ids
 from reconciler.sandbox.run import SandboxOptions, running_sandbox
+from reconciler.sandbox.testing import SandboxControl, SandboxControls
 from tests.daemon.daemon_process import TOKEN, DaemonProcess, eventually, free_port
 from tests.engine import crash
 from tests.engine import sandbox_repo as repo
@@ -85,13 +86,12 @@ def test_callbacks_reach_the_daemons_receiver_and_trigger_passes(tmp_path: Path)
                               env={**repo.SECRETS, **crash.environment()})
         try:
             daemon.wait_ready()
-            assert repo.sandbox_state(sandbox, "iot-campaigns")["options"]["destinations"] == {"ops-webhook": receiver}
-            now = httpx.get(f"{sandbox.url('iot-campaigns')}/_sandbox/clock").json()["now"]
-            advance = WINDOW_END.timestamp() - now + 3600
-            httpx.post(f"{sandbox.url('iot-campaigns')}/_sandbox/clock", json={"advance_s": advance}).raise_for_status()
+            iot = SandboxControls.of(sandbox)["iot-campaigns"]
+            assert iot.state()["options"]["destinations"] == {"ops-webhook": receiver}
+            iot.advance(WINDOW_END.timestamp() - iot.now() + 3600)
             # per gateway: DOWNLOAD_COMPLETE and ACTIVATION_COMPLETE (state-change), and completed
             eventually(lambda: counted(daemon, "accepted") >= 6, timeout=20)
-            deliveries = repo.sandbox_state(sandbox, "iot-campaigns")["callbackDeliveries"]
+            deliveries = iot.state()["callbackDeliveries"]
             assert deliveries["failed"] == 0 and deliveries["sent"] == 6
             assert sorted((d["payload"]["event"], d["payload"]["state"]) for d in deliveries["log"]) == sorted(
                 [("state-change", "DOWNLOAD_COMPLETE"), ("state-change", "ACTIVATION_COMPLETE"),
@@ -141,7 +141,7 @@ def test_reconcile_sandbox_takes_destinations_on_the_command_line(tmp_path: Path
         banner = [process.stdout.readline() for _ in range(9)]  # type: ignore[union-attr]
         text = "".join(banner)
         assert "'ops-webhook' go to http://127.0.0.1:8790/webhooks/iot/<token>" in text and "s3cr3t" not in text
-        state = httpx.get(f"http://127.0.0.1:{base + 2}/_sandbox/state", timeout=10).json()
+        state = SandboxControl(f"http://127.0.0.1:{base + 2}", timeout=10).state()
         assert state["options"]["destinations"] == {"ops-webhook": "http://127.0.0.1:8790/webhooks/iot/s3cr3t",
                                                     "audit": "https://hooks.example/audit"}
     finally:

@@ -14,8 +14,8 @@ from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
 from reconciler.sandbox.iot_campaigns.model import ALL_PERMISSIONS
-from reconciler.sandbox.testing import running_simulator
-from tests.sandbox.test_sim_iot_campaigns_support import advance, assert_shape, logged_in
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from tests.sandbox.test_sim_iot_campaigns_support import assert_shape, logged_in
 
 VIEWER_PERMISSIONS = frozenset({"View Campaign", "View Package"})
 
@@ -31,7 +31,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def api(server: SandboxServer) -> Iterator[httpx.Client]:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
     with logged_in(server.url) as client:
         yield client
 
@@ -96,7 +96,7 @@ def _upload_spare(api: httpx.Client, world: World) -> None:
 def _run_to_execution(api: httpx.Client, world: World) -> None:
     APPROVE(api, world)
     START(api, world)
-    advance(api, 6 * 60 + 30)  # mid-EXECUTING with 60 s steps
+    SandboxControl.over(api).advance(6 * 60 + 30)  # mid-EXECUTING with 60 s steps
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ def test_request_without_token_gets_401(server: SandboxServer) -> None:
 
 
 def test_expired_token_gets_401(api: httpx.Client) -> None:
-    advance(api, 3601)
+    SandboxControl.over(api).advance(3601)
     assert api.get("/api/campaigns").status_code == 401
 
 

@@ -13,8 +13,8 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
-from reconciler.sandbox.testing import running_simulator
-from tests.sandbox.test_sim_iot_campaigns_support import CallbackReceiver, advance, logged_in, sandbox_state
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from tests.sandbox.test_sim_iot_campaigns_support import CallbackReceiver, logged_in
 
 STEP = 60
 UNREACHABLE = "http://127.0.0.1:9/nobody-listens"
@@ -37,7 +37,7 @@ def server(receiver: CallbackReceiver) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def api(server: SandboxServer, receiver: CallbackReceiver) -> Iterator[httpx.Client]:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
     receiver.bodies.clear()
     with logged_in(server.url) as client:
         yield client
@@ -61,7 +61,7 @@ def wait_until(check: Callable[[], bool], *, timeout: float = 5.0) -> None:
 
 def test_state_change_callback_posts_every_transition(api: httpx.Client, receiver: CallbackReceiver) -> None:
     campaign = started_campaign(api, {"state-change": {"notificationDestinationId": "ops"}})
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     bodies = receiver.wait_for(8)
     assert [b["state"] for b in bodies] == ["INVENTORY_UP_TO_DATE", "WAITING_FOR_DOWNLOAD", "DOWNLOADING",
                                             "DOWNLOAD_COMPLETE", "EXECUTING", "EXECUTION_COMPLETE", "ACTIVATING",
@@ -72,8 +72,8 @@ def test_state_change_callback_posts_every_transition(api: httpx.Client, receive
 def test_callback_timestamp_is_the_transition_time_in_epoch_ms(api: httpx.Client,
                                                                receiver: CallbackReceiver) -> None:
     started_campaign(api, {"state-change": {"notificationDestinationId": "ops"}})
-    started_ms = int(api.get("/_sandbox/clock").json()["now"] * 1000)
-    advance(api, STEP)
+    started_ms = int(SandboxControl.over(api).now() * 1000)
+    SandboxControl.over(api).advance(STEP)
     first = receiver.wait_for(1)[0]
     assert abs(int(first["timestamp"]) - (started_ms + STEP * 1000)) < 1000
 
@@ -81,7 +81,7 @@ def test_callback_timestamp_is_the_transition_time_in_epoch_ms(api: httpx.Client
 def test_tracked_states_limit_the_state_change_posts(api: httpx.Client, receiver: CallbackReceiver) -> None:
     started_campaign(api, {"state-change": {"notificationDestinationId": "ops",
                                             "trackedStates": ["DOWNLOADING", "ACTIVATION_COMPLETE"]}})
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     bodies = receiver.wait_for(2)
     assert [b["state"] for b in bodies] == ["DOWNLOADING", "ACTIVATION_COMPLETE"]
 
@@ -89,7 +89,7 @@ def test_tracked_states_limit_the_state_change_posts(api: httpx.Client, receiver
 def test_completed_callback_fires_once_when_the_gateway_finishes(api: httpx.Client,
                                                                   receiver: CallbackReceiver) -> None:
     started_campaign(api, {"completed": {"notificationDestinationId": "ops"}})
-    advance(api, 20 * STEP)
+    SandboxControl.over(api).advance(20 * STEP)
     bodies = receiver.wait_for(1)
     assert [(b["event"], b["state"]) for b in bodies] == [("completed", "ACTIVATION_COMPLETE")]
 
@@ -103,14 +103,14 @@ def test_closing_a_gateway_fires_the_completed_callback(api: httpx.Client, recei
 def test_download_progress_callback_fires_on_download_states(api: httpx.Client,
                                                               receiver: CallbackReceiver) -> None:
     started_campaign(api, {"download-progress": {"notificationDestinationId": "ops"}})
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     assert [b["state"] for b in receiver.wait_for(2)] == ["DOWNLOADING", "DOWNLOAD_COMPLETE"]
 
 
 def test_execution_progress_callback_fires_on_execution_states(api: httpx.Client,
                                                                 receiver: CallbackReceiver) -> None:
     started_campaign(api, {"execution-progress": {"notificationDestinationId": "ops"}})
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     assert [b["state"] for b in receiver.wait_for(2)] == ["EXECUTING", "EXECUTION_COMPLETE"]
 
 
@@ -123,17 +123,17 @@ def test_wake_up_callback_fires_on_notify(api: httpx.Client, receiver: CallbackR
 def test_callback_registered_late_does_not_replay_earlier_transitions(api: httpx.Client,
                                                                        receiver: CallbackReceiver) -> None:
     campaign = started_campaign(api, {})
-    advance(api, 3 * STEP + 1)
+    SandboxControl.over(api).advance(3 * STEP + 1)
     api.put(f"/api/campaigns/{campaign}/callbacks/state-change",
             json={"notificationDestinationId": "ops"}).raise_for_status()
-    advance(api, STEP)
+    SandboxControl.over(api).advance(STEP)
     assert [b["state"] for b in receiver.wait_for(1)] == ["DOWNLOAD_COMPLETE"]
 
 
 def test_unknown_destination_is_recorded_and_nothing_is_posted(api: httpx.Client) -> None:
     campaign = started_campaign(api, {"state-change": {"notificationDestinationId": "nobody"}})
-    advance(api, 10 * STEP)
-    state = sandbox_state(api)
+    SandboxControl.over(api).advance(10 * STEP)
+    state = SandboxControl.over(api).state()
     assert state["campaigns"][0]["callbacks"] == {"state-change": {"destination": "nobody", "trackedStates": []}}
     assert state["campaigns"][0]["id"] == campaign
     assert state["callbackDeliveries"] == {"sent": 0, "failed": 0, "pending": 0, "log": []}
@@ -141,15 +141,15 @@ def test_unknown_destination_is_recorded_and_nothing_is_posted(api: httpx.Client
 
 def test_failed_delivery_is_counted_not_raised(api: httpx.Client) -> None:
     started_campaign(api, {"completed": {"notificationDestinationId": "dead"}})
-    advance(api, 10 * STEP)
-    wait_until(lambda: sandbox_state(api)["callbackDeliveries"]["failed"] >= 1)
-    deliveries = sandbox_state(api)["callbackDeliveries"]
+    SandboxControl.over(api).advance(10 * STEP)
+    wait_until(lambda: SandboxControl.over(api).state()["callbackDeliveries"]["failed"] >= 1)
+    deliveries = SandboxControl.over(api).state()["callbackDeliveries"]
     assert (deliveries["sent"], deliveries["failed"], deliveries["log"][0]["url"]) == (0, 1, UNREACHABLE)
 
 
 def test_successful_deliveries_are_counted_in_the_snapshot(api: httpx.Client, receiver: CallbackReceiver) -> None:
     started_campaign(api, {"completed": {"notificationDestinationId": "ops"}})
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     receiver.wait_for(1)
-    wait_until(lambda: sandbox_state(api)["callbackDeliveries"]["sent"] >= 1)
-    assert sandbox_state(api)["callbackDeliveries"]["log"][0]["status"] == 204
+    wait_until(lambda: SandboxControl.over(api).state()["callbackDeliveries"]["sent"] >= 1)
+    assert SandboxControl.over(api).state()["callbackDeliveries"]["log"][0]["status"] == 204

@@ -14,8 +14,8 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
-from reconciler.sandbox.testing import running_simulator
-from tests.sandbox.test_sim_iot_campaigns_support import advance, logged_in
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from tests.sandbox.test_sim_iot_campaigns_support import logged_in
 
 STEP = 60
 
@@ -40,7 +40,7 @@ def approving() -> Iterator[SandboxServer]:
 
 
 def _session(server: SandboxServer) -> Iterator[httpx.Client]:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
     with logged_in(server.url) as client:
         yield client
 
@@ -76,7 +76,7 @@ def state(api: httpx.Client, campaign: str, gateway: str = "gw-00001") -> str:
 
 
 def now_ms(api: httpx.Client) -> int:
-    return int(api.get("/_sandbox/clock").json()["now"] * 1000)
+    return int(SandboxControl.over(api).now() * 1000)
 
 
 # --- campaign status -----------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_gateway_moves_through_every_state_one_step_at_a_time(api: httpx.Client)
     put(api, campaign, "start")
     seen = [state(api, campaign)]
     for _ in range(9):
-        advance(api, STEP)
+        SandboxControl.over(api).advance(STEP)
         seen.append(state(api, campaign))
     assert seen == ["INSTANTIATED", "INVENTORY_UP_TO_DATE", "WAITING_FOR_DOWNLOAD", "DOWNLOADING",
                     "DOWNLOAD_COMPLETE", "EXECUTING", "EXECUTION_COMPLETE", "ACTIVATING", "ACTIVATION_COMPLETE",
@@ -179,7 +179,7 @@ def test_gateway_moves_through_every_state_one_step_at_a_time(api: httpx.Client)
 
 def test_gateways_of_a_campaign_that_never_started_stay_instantiated(api: httpx.Client) -> None:
     campaign = create(api)
-    advance(api, 50 * STEP)
+    SandboxControl.over(api).advance(50 * STEP)
     assert state(api, campaign) == "INSTANTIATED"
 
 
@@ -187,7 +187,7 @@ def test_activated_gateway_is_closed_and_no_longer_active(api: httpx.Client) -> 
     campaign = create(api)
     put(api, campaign, "start")
     assert api.get("/api/devices/gw-00001/active-campaigns").json() == {"campaignId": [campaign]}
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     gateways = api.get(f"/api/campaigns/{campaign}/devices").json()["gateways"]
     assert gateways == [{"gatewayId": "gw-00001", "state": "ACTIVATION_COMPLETE", "closed": True}]
     assert api.get("/api/devices/gw-00001/active-campaigns").json() == {"campaignId": []}
@@ -199,11 +199,11 @@ def test_gateway_waits_for_a_download_window_that_is_not_yet_open(api: httpx.Cli
     api.put(f"/api/campaigns/{campaign}/devices/gw-00001/scheduled-download",
             json={"begin": str(begin), "end": str(begin + 3_600_000)}).raise_for_status()
     put(api, campaign, "start")
-    advance(api, 3 * STEP)
+    SandboxControl.over(api).advance(3 * STEP)
     waiting = state(api, campaign)
-    advance(api, 30 * 60 - 3 * STEP - 30)
+    SandboxControl.over(api).advance(30 * 60 - 3 * STEP - 30)
     still_waiting = state(api, campaign)
-    advance(api, STEP)
+    SandboxControl.over(api).advance(STEP)
     assert (waiting, still_waiting, state(api, campaign)) == ("SCHEDULED_DOWNLOAD", "SCHEDULED_DOWNLOAD", "DOWNLOADING")
 
 
@@ -213,7 +213,7 @@ def test_download_window_that_closed_before_the_gateway_got_there_blocks_it(api:
     api.put(f"/api/campaigns/{campaign}/devices/gw-00001/scheduled-download",
             json={"begin": str(begin), "end": str(begin + 60_000)}).raise_for_status()
     put(api, campaign, "start")
-    advance(api, 50 * STEP)
+    SandboxControl.over(api).advance(50 * STEP)
     assert state(api, campaign) == "WAITING_FOR_DOWNLOAD"
 
 
@@ -222,11 +222,11 @@ def test_new_window_releases_a_blocked_gateway(api: httpx.Client) -> None:
     path = f"/api/campaigns/{campaign}/devices/gw-00001/scheduled-download"
     api.put(path, json={"begin": "1000", "end": "2000"}).raise_for_status()
     put(api, campaign, "start")
-    advance(api, 5 * STEP)
+    SandboxControl.over(api).advance(5 * STEP)
     blocked = state(api, campaign)
     begin = now_ms(api) + 30_000
     api.put(path, json={"begin": str(begin), "end": str(begin + 3_600_000)}).raise_for_status()
-    advance(api, STEP)
+    SandboxControl.over(api).advance(STEP)
     assert (blocked, state(api, campaign)) == ("WAITING_FOR_DOWNLOAD", "DOWNLOADING")
 
 
@@ -236,19 +236,19 @@ def test_execution_window_holds_a_downloaded_gateway(api: httpx.Client) -> None:
     api.put(f"/api/campaigns/{campaign}/devices/gw-00001/scheduled-execution",
             json={"begin": str(begin), "end": str(begin + 3_600_000)}).raise_for_status()
     put(api, campaign, "start")
-    advance(api, 20 * STEP)
+    SandboxControl.over(api).advance(20 * STEP)
     assert state(api, campaign) == "DOWNLOAD_COMPLETE"
 
 
 def test_stopped_campaign_freezes_its_gateways_and_a_restart_resumes(api: httpx.Client) -> None:
     campaign = create(api)
     put(api, campaign, "start")
-    advance(api, 2 * STEP + 1)
+    SandboxControl.over(api).advance(2 * STEP + 1)
     put(api, campaign, "stop")
-    advance(api, 50 * STEP)
+    SandboxControl.over(api).advance(50 * STEP)
     frozen = state(api, campaign)
     put(api, campaign, "start")
-    advance(api, STEP)
+    SandboxControl.over(api).advance(STEP)
     assert (frozen, state(api, campaign)) == ("WAITING_FOR_DOWNLOAD", "DOWNLOADING")
 
 
@@ -256,7 +256,7 @@ def test_failure_rate_one_fails_every_download(plain: SandboxServer) -> None:
     with serving(failure_rate=1.0) as server, logged_in(server.url) as api:
         campaign = create(api)
         put(api, campaign, "start")
-        advance(api, 10 * STEP)
+        SandboxControl.over(api).advance(10 * STEP)
         gateway = api.get(f"/api/campaigns/{campaign}/devices").json()["gateways"][0]
         assert (gateway["state"], gateway["closed"]) == ("DOWNLOAD_FAILED", False)
 
@@ -266,7 +266,7 @@ def test_download_progress_follows_the_state(api: httpx.Client) -> None:
     path = f"/api/campaigns/{campaign}/devices/gw-00001/progress/download"
     put(api, campaign, "start")
     before = api.get(path).json()["packagesProgress"][0]
-    advance(api, 4 * STEP)
+    SandboxControl.over(api).advance(4 * STEP)
     after = api.get(path).json()["packagesProgress"][0]
     assert ((before["progress"], before["total"]), (after["progress"], after["total"])) == (("0", "1000"),
                                                                                            ("1000", "1000"))
@@ -277,14 +277,14 @@ def test_execution_progress_is_empty_before_and_complete_after_execution(api: ht
     path = f"/api/campaigns/{campaign}/devices/gw-00001/progress/execution"
     put(api, campaign, "start")
     before = api.get(path).json()["progress"]
-    advance(api, 6 * STEP)
+    SandboxControl.over(api).advance(6 * STEP)
     assert (before, api.get(path).json()["progress"]) == ([], ["100"])
 
 
 def test_overall_status_counts_gateways_that_reached_each_milestone(api: httpx.Client) -> None:
     campaign = create(api, gateways=("gw-00001", "gw-00002"))
     put(api, campaign, "start")
-    advance(api, 5 * STEP)
+    SandboxControl.over(api).advance(5 * STEP)
     api.post(f"/api/campaigns/{campaign}/devices", json={"gatewayIds": ["gw-00003"]}).raise_for_status()
     report = api.get(f"/api/campaigns/{campaign}/status").json()
     assert (report["totalNumberOfGateways"], report["numberOfGatewaysInDownloadCompleteState"],
@@ -294,9 +294,9 @@ def test_overall_status_counts_gateways_that_reached_each_milestone(api: httpx.C
 def test_closed_gateway_keeps_its_state_and_cannot_be_removed(api: httpx.Client) -> None:
     campaign = create(api)
     put(api, campaign, "start")
-    advance(api, STEP)
+    SandboxControl.over(api).advance(STEP)
     api.put(f"/api/campaigns/{campaign}/devices/gw-00001/close").raise_for_status()
-    advance(api, 10 * STEP)
+    SandboxControl.over(api).advance(10 * STEP)
     removal = api.put(f"/api/campaigns/{campaign}/devices", json={"gatewayIds": ["gw-00001"]})
     assert (state(api, campaign), removal.status_code) == ("INVENTORY_UP_TO_DATE", 409)
 
@@ -329,7 +329,7 @@ def test_notify_records_the_notification_and_the_gateway_polls_at_once(api: http
     campaign = create(api)
     put(api, campaign, "start")
     api.put(f"/api/campaigns/{campaign}/devices/gw-00001/notify").raise_for_status()
-    notifications = api.get("/_sandbox/state").json()["notifications"]
+    notifications = SandboxControl.over(api).state()["notifications"]
     assert state(api, campaign) == "INVENTORY_UP_TO_DATE"
     assert [(n["campaignId"], n["gatewayId"]) for n in notifications] == [(campaign, "gw-00001")]
 

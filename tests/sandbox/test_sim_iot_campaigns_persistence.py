@@ -10,8 +10,8 @@ import httpx
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
-from reconciler.sandbox.testing import running_simulator
-from tests.sandbox.test_sim_iot_campaigns_support import advance, logged_in, sandbox_state
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from tests.sandbox.test_sim_iot_campaigns_support import logged_in
 
 STEP = 60
 
@@ -29,7 +29,7 @@ def _build(api: httpx.Client) -> str:
     api.put(f"/api/campaigns/{campaign}/callbacks/completed",
             json={"notificationDestinationId": "ops"}).raise_for_status()
     api.put(f"/api/campaigns/{campaign}/start").raise_for_status()
-    advance(api, 3 * STEP + 1)
+    SandboxControl.over(api).advance(3 * STEP + 1)
     return campaign
 
 
@@ -42,12 +42,12 @@ def test_restored_simulator_reproduces_the_snapshot_and_goes_on_from_it() -> Non
     with running_simulator(IotCampaignsSimulator(clock=clock, seed=1), clock=clock) as server, \
             logged_in(server.url) as api:
         campaign = _build(api)
-        saved = sandbox_state(api)
+        saved = SandboxControl.over(api).state()
     restored = IotCampaignsSimulator(clock=clock, seed=99)
     restored.restore(saved)
     with running_simulator(restored, clock=clock) as server, logged_in(server.url) as api:
-        same = _comparable(sandbox_state(api)) == _comparable(saved)
-        advance(api, STEP)
+        same = _comparable(SandboxControl.over(api).state()) == _comparable(saved)
+        SandboxControl.over(api).advance(STEP)
         moved = api.get(f"/api/campaigns/{campaign}/devices/gw-00001/state").json()["state"]
         new_id = api.post("/api/campaigns", json={"name": "next"}).json()["uuid"]
     assert (same, moved, new_id == campaign) == (True, "DOWNLOAD_COMPLETE", False)
@@ -57,7 +57,7 @@ def test_restored_simulator_accepts_the_tokens_it_had_issued() -> None:
     clock = SimClock()
     with running_simulator(IotCampaignsSimulator(clock=clock, seed=1), clock=clock) as server, \
             logged_in(server.url) as api:
-        saved = sandbox_state(api)
+        saved = SandboxControl.over(api).state()
         token = api.headers["Authorization"]
     restored = IotCampaignsSimulator(clock=clock)
     restored.restore(saved)
@@ -70,9 +70,9 @@ def test_reset_forgets_campaigns_packages_and_tokens_but_not_the_enrolled_gatewa
     with running_simulator(IotCampaignsSimulator(clock=clock, seed=1), clock=clock) as server:
         with logged_in(server.url) as api:
             _build(api)
-            httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+            SandboxControl.of(server).reset()
             stale_token = api.get("/api/campaigns").status_code
-            state = sandbox_state(api)
+            state = SandboxControl.over(api).state()
         with logged_in(server.url) as api:
             campaign = api.post("/api/campaigns", json={"name": "again"}).json()["uuid"]
             added = api.post(f"/api/campaigns/{campaign}/devices", json={"gatewayIds": ["gw-10000"]}).status_code
@@ -90,7 +90,7 @@ def test_reads_stay_fast_with_20_campaigns_of_10000_gateways() -> None:
             api.post(f"/api/campaigns/{campaign}/devices", json={"gatewayIds": fleet}, timeout=30).raise_for_status()
             api.put(f"/api/campaigns/{campaign}/start").raise_for_status()
             campaigns.append(campaign)
-        advance(api, 5 * STEP)
+        SandboxControl.over(api).advance(5 * STEP)
         started = time.perf_counter()
         states = {api.get(f"/api/campaigns/{campaigns[n % 20]}/devices/gw-{n + 1:05d}/state").json()["state"]
                   for n in range(100)}

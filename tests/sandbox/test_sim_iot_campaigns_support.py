@@ -83,16 +83,3 @@ def logged_in(base_url: str, *, user: str = "admin", password: str = "admin") ->
         reply.raise_for_status()
         client.headers["Authorization"] = f"Bearer {reply.json()['accessToken']}"
         yield client
-
-
-def advance(client: httpx.Client, seconds: float) -> None:
-    """Move the sandbox's simulated clock."""
-    client.post("/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()
-
-
-def sandbox_state(client: httpx.Client) -> dict[str, Any]:
-    return client.get("/_sandbox/state").json()
-
-
-def request_counts(client: httpx.Client) -> dict[str, int]:
-    return client.get("/_sandbox/stats").json()["requests"]

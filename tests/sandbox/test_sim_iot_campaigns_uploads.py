@@ -12,8 +12,8 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
-from reconciler.sandbox.testing import running_simulator
-from tests.sandbox.test_sim_iot_campaigns_support import logged_in, sandbox_state
+from reconciler.sandbox.testing import SandboxControl, running_simulator
+from tests.sandbox.test_sim_iot_campaigns_support import logged_in
 
 LIMIT = 4096
 MIB = 1 << 20
@@ -28,14 +28,14 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def api(server: SandboxServer) -> Iterator[httpx.Client]:
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
     with logged_in(server.url) as client:
         yield client
 
 
 def stored(api: httpx.Client) -> list[dict[str, object]]:
     return [{k: p[k] for k in ("name", "description", "size", "sha256", "upload")}
-            for p in sandbox_state(api)["packages"]]
+            for p in SandboxControl.over(api).state()["packages"]]
 
 
 def test_multipart_upload_keeps_name_description_size_and_hash(api: httpx.Client) -> None:

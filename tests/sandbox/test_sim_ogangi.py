@@ -15,7 +15,7 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.ogangi.app import OgangiSimulator
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 
 PRIVATE = "sandbox-private"
 PUBLIC = "sandbox-public"
@@ -47,14 +47,6 @@ def send_sms(
     return call(server, "tools/sendSMS", f"7/null/OGANGI/{b64(number)}/{b64(text)}")
 
 
-def state(server: SandboxServer) -> dict:
-    return httpx.get(f"{server.url}/_sandbox/state").json()
-
-
-def advance(server: SandboxServer, seconds: float) -> None:
-    httpx.post(f"{server.url}/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
     clock = SimClock()
@@ -64,7 +56,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def server(sandbox: SandboxServer) -> SandboxServer:
-    httpx.post(f"{sandbox.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(sandbox).reset()
     return sandbox
 
 
@@ -106,7 +98,7 @@ def test_send_sms_with_null_carrier_gets_a_carrier_chosen(server: SandboxServer)
 def test_send_sms_keeps_a_named_carrier(server: SandboxServer) -> None:
     params = f"7/Digitel/OGANGI/{b64('13056708084')}/{b64('hi')}"
     call(server, "tools/sendSMS", params)
-    assert state(server)["messages"][0]["carrier"] == "Digitel"
+    assert SandboxControl.of(server).state()["messages"][0]["carrier"] == "Digitel"
 
 
 def test_send_mt_without_flags_answers_completed_with_an_empty_result(server: SandboxServer) -> None:
@@ -117,7 +109,7 @@ def test_send_mt_without_flags_answers_completed_with_an_empty_result(server: Sa
 
 def test_send_mt_takes_the_number_in_clear_and_the_text_in_base64(server: SandboxServer) -> None:
     call(server, "sendMT", f"7/OGANGI/null/13056708084/{b64('hello')}")
-    sent = state(server)["messages"][0]
+    sent = SandboxControl.of(server).state()["messages"][0]
     recorded = (sent["method"], sent["to"], sent["text"], sent["flags"])
     assert recorded == ("sendMT", "13056708084", "hello", None)
 
@@ -125,7 +117,7 @@ def test_send_mt_takes_the_number_in_clear_and_the_text_in_base64(server: Sandbo
 def test_send_mt_with_flags_records_the_flags(server: SandboxServer) -> None:
     reply = call(server, "sendMT", f"7/OGANGI/null/13056708084/{b64('hello')}/priority")
     assert reply.findtext("status") == "OK"
-    assert state(server)["messages"][0]["flags"] == "priority"
+    assert SandboxControl.of(server).state()["messages"][0]["flags"] == "priority"
 
 
 def test_send_pin_returns_a_pin_of_the_requested_length(server: SandboxServer) -> None:
@@ -133,7 +125,7 @@ def test_send_pin_returns_a_pin_of_the_requested_length(server: SandboxServer) -
     reply = call(server, "tools/sendSMSPinMobileNumberConfirm", params)
     pin = reply.findtext("result/PinSMSConfirmation/pin")
     assert pin.isdigit() and len(pin) == 6
-    assert state(server)["messages"][0]["pin"] == pin
+    assert SandboxControl.of(server).state()["messages"][0]["pin"] == pin
 
 
 def test_send_pin_refuses_a_length_over_twelve(server: SandboxServer) -> None:
@@ -230,7 +222,7 @@ def test_tampered_parameter_is_a_bad_signature_and_sends_nothing(server: Sandbox
     url = signed_url(server.url, "sendMT", f"7/OGANGI/null/13056708084/{b64('x')}")
     reply = httpx.get(url.replace("/13056708084/", "/13056708085/"))
     assert fromstring(reply.content).findtext("status") == "BAD_SIGNATURE"
-    assert state(server)["messages"] == []
+    assert SandboxControl.of(server).state()["messages"] == []
 
 
 def test_signature_covers_padding_as_sent(server: SandboxServer) -> None:
@@ -246,10 +238,11 @@ def test_sent_message_reaches_the_carrier_then_the_device_on_the_simulated_clock
     server: SandboxServer,
 ) -> None:
     send_sms(server)
-    seen = [state(server)["messages"][0]["status"]]
+    control = SandboxControl.of(server)
+    seen = [control.state()["messages"][0]["status"]]
     for seconds in (5, 25):
-        advance(server, seconds)
-        seen.append(state(server)["messages"][0]["status"])
+        control.advance(seconds)
+        seen.append(control.state()["messages"][0]["status"])
     assert seen == ["SENT_TO_CARRIER", "DELIVERED_TO_CARRIER", "DELIVERED_TO_DEVICE"]
 
 
@@ -257,14 +250,14 @@ def test_failure_rate_one_ends_every_message_undelivered() -> None:
     clock = SimClock()
     with running_simulator(OgangiSimulator(clock=clock, seed=1, failure_rate=1.0), clock=clock) as server:
         send_sms(server)
-        advance(server, 60)
-        assert state(server)["messages"][0]["status"] == "UNDELIVERED"
+        SandboxControl.of(server).advance(60)
+        assert SandboxControl.of(server).state()["messages"][0]["status"] == "UNDELIVERED"
 
 
 def test_bad_to_never_moves_on(server: SandboxServer) -> None:
     send_sms(server, number="123")
-    advance(server, 60)
-    assert state(server)["messages"][0]["status"] == "BAD_TO"
+    SandboxControl.of(server).advance(60)
+    assert SandboxControl.of(server).state()["messages"][0]["status"] == "BAD_TO"
 
 
 def test_uuid_id_style_gives_uuid_ids() -> None:
@@ -276,7 +269,7 @@ def test_uuid_id_style_gives_uuid_ids() -> None:
 
 def test_same_seed_gives_the_same_ids_after_reset(server: SandboxServer) -> None:
     first = send_sms(server).findtext("result/messages/message/id")
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    SandboxControl.of(server).reset()
     assert send_sms(server).findtext("result/messages/message/id") == first
 
 
@@ -286,14 +279,14 @@ def test_same_seed_gives_the_same_ids_after_reset(server: SandboxServer) -> None
 def test_snapshot_lists_every_accepted_message_in_send_order_with_duplicates(server: SandboxServer) -> None:
     for text in ("one", "two", "one"):
         send_sms(server, text=text)
-    assert [m["text"] for m in state(server)["messages"]] == ["one", "two", "one"]
+    assert [m["text"] for m in SandboxControl.of(server).state()["messages"]] == ["one", "two", "one"]
 
 
 def test_reset_forgets_sent_messages_and_restores_the_mo_fixtures(server: SandboxServer) -> None:
     send_sms(server)
     call(server, "fireMessage", f"7/1200000001/{b64('hello')}")
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    after = state(server)
+    SandboxControl.of(server).reset()
+    after = SandboxControl.of(server).state()
     assert (after["messages"], len(after["mo_messages"])) == ([], 4)
 
 
@@ -317,9 +310,9 @@ def test_malformed_reply_is_unparseable_xml() -> None:
 
 def test_stats_count_requests_by_route_template(server: SandboxServer) -> None:
     send_sms(server)
-    stats = httpx.get(f"{server.url}/_sandbox/stats").json()
+    stats = SandboxControl.of(server).stats()
     template = (
         "GET /rest/api/tools/sendSMS/{instanceId}/{carrier}/{from}/{mobileNumber}/{text}"
         "/{publicKey}/{signature}"
     )
-    assert stats["requests"] == {template: 1}
+    assert stats.requests == {template: 1}

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer, TlsFiles
 from reconciler.sandbox.sms_gateway.app import SmsGatewaySimulator
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.tls import generate_tls_files
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -96,7 +96,7 @@ def api(gateway: SandboxServer, tls: TlsFiles) -> Iterator[httpx.Client]:
     """A Digest-authenticated client of the shared gateway, reset to its fixtures."""
     with httpx.Client(base_url=gateway.url, verify=trusting(tls), auth=httpx.DigestAuth("admin", "admin"),
                       timeout=5) as client:
-        client.post("/_sandbox/reset").raise_for_status()
+        SandboxControl.over(client).reset()
         yield client
 
 
@@ -116,10 +116,6 @@ def send(api: httpx.Client, numbers: list[str], text: str = "hello", **extra: An
     return api.post("/api/send_sms", json={"text": text, "param": params, **extra}).json()
 
 
-def advance(api: httpx.Client, seconds: float) -> None:
-    api.post("/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()
-
-
 def results(api: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
     reply = api.post("/api/query_sms_result", json=filters).json()
     assert reply["error_code"] == 200, reply
@@ -128,10 +124,6 @@ def results(api: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
 
 def deliver_statuses(api: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
     return list(api.post("/api/query_sms_deliver_status", json=filters).json()["result"])
-
-
-def state(api: httpx.Client) -> dict[str, Any]:
-    return dict(api.get("/_sandbox/state").json())
 
 
 def numbers(count: int) -> list[str]:
@@ -223,7 +215,7 @@ def test_expired_nonce_with_a_correct_response_gets_a_stale_challenge(
     bare: httpx.Client, api: httpx.Client
 ) -> None:
     challenge = digest_challenge(bare.get("/api/query_sms_in_queue"))
-    advance(api, 301)
+    SandboxControl.over(api).advance(301)
     header = digest_header(challenge, method="GET", uri="/api/query_sms_in_queue", nc=1)
     reply = bare.get("/api/query_sms_in_queue", headers={"Authorization": header})
     assert reply.status_code == 401
@@ -233,7 +225,7 @@ def test_expired_nonce_with_a_correct_response_gets_a_stale_challenge(
 
 def test_httpx_digest_client_carries_on_after_its_nonce_expires(api: httpx.Client) -> None:
     assert api.get("/api/query_sms_in_queue").status_code == 200
-    advance(api, 301)
+    SandboxControl.over(api).advance(301)
     assert api.get("/api/query_sms_in_queue").json()["error_code"] == 200
 
 
@@ -316,25 +308,26 @@ def test_send_sms_to_only_unregistered_ports_is_550(tls: TlsFiles) -> None:
 def test_param_placeholder_is_replaced_by_the_first_text_param(api: httpx.Client) -> None:
     api.post("/api/send_sms", json={"text": "Hi #param#, see you", "param": [
         {"number": "1", "text_param": ["Ana", "ignored"], "user_id": 1}]})
-    assert state(api)["messages"][0]["text"] == "Hi Ana, see you"
+    assert SandboxControl.over(api).state()["messages"][0]["text"] == "Hi Ana, see you"
 
 
 def test_placeholders_take_values_in_order(api: httpx.Client) -> None:
     api.post("/api/send_sms", json={"text": "#param#-#param#", "param": [
         {"number": "1", "text_param": ["a", "b"], "user_id": 1}]})
-    assert state(api)["messages"][0]["text"] == "a-b"
+    assert SandboxControl.over(api).state()["messages"][0]["text"] == "a-b"
 
 
 def test_a_placeholder_without_a_value_becomes_empty(api: httpx.Client) -> None:
     api.post("/api/send_sms", json={"text": "Hi #param##param#!", "param": [
         {"number": "1", "text_param": ["Ana"], "user_id": 1}, {"number": "2", "user_id": 2}]})
-    assert [m["text"] for m in state(api)["messages"]] == ["Hi Ana!", "Hi !"]
+    assert [m["text"] for m in SandboxControl.over(api).state()["messages"]] == ["Hi Ana!", "Hi !"]
 
 
 def test_every_message_keeps_its_user_id_in_acceptance_order(api: httpx.Client) -> None:
     send(api, numbers(2))
     send(api, numbers(1))
-    assert [(m["task_id"], m["user_id"]) for m in state(api)["messages"]] == [(1, 100), (1, 101), (2, 100)]
+    messages = SandboxControl.over(api).state()["messages"]
+    assert [(m["task_id"], m["user_id"]) for m in messages] == [(1, 100), (1, 101), (2, 100)]
 
 
 @pytest.mark.parametrize(
@@ -346,13 +339,13 @@ def test_every_message_keeps_its_user_id_in_acceptance_order(api: httpx.Client) 
 )
 def test_long_texts_are_split_into_segments(api: httpx.Client, text: str, encoding: str, count: int) -> None:
     send(api, numbers(1), text=text)
-    message = state(api)["messages"][0]
+    message = SandboxControl.over(api).state()["messages"][0]
     assert (message["encoding"], message["count"]) == (encoding, count)
 
 
 def test_requested_encoding_wins_over_the_detected_one(api: httpx.Client) -> None:
     send(api, numbers(1), text="a" * 71, encoding="unicode")
-    assert state(api)["messages"][0]["count"] == 2
+    assert SandboxControl.over(api).state()["messages"][0]["count"] == 2
 
 
 # --- the send queues on the simulated clock ------------------------------------------------------
@@ -365,13 +358,13 @@ def test_queued_messages_are_reported_as_sending(api: httpx.Client) -> None:
 
 def test_each_port_sends_at_the_configured_rate(api: httpx.Client) -> None:
     send(api, numbers(25), port=[0])
-    advance(api, 1.0)
+    SandboxControl.over(api).advance(1.0)
     assert sum(r["status"] == "SENT_OK" for r in results(api)) == 10
 
 
 def test_query_sms_in_queue_counts_what_is_not_sent_yet(api: httpx.Client) -> None:
     send(api, numbers(5), port=[0])
-    advance(api, 0.2)
+    SandboxControl.over(api).advance(0.2)
     assert api.get("/api/query_sms_in_queue").json() == {"error_code": 200, "sn": "dbc3-0d6b-8e2c-1f47",
                                                          "in_queue": 3}
 
@@ -383,21 +376,21 @@ def test_messages_of_a_task_go_round_robin_over_its_ports(api: httpx.Client) -> 
 
 def test_sent_message_counts_every_segment_as_sent(api: httpx.Client) -> None:
     send(api, numbers(1), text="a" * 161)
-    advance(api, 1)
+    SandboxControl.over(api).advance(1)
     assert [(r["status"], r["count"], r["succ_count"]) for r in results(api)] == [("SENT_OK", 2, 2)]
 
 
 def test_ref_id_counts_per_port_and_wraps_after_255(api: httpx.Client) -> None:
     for batch in (numbers(128), numbers(128), numbers(1)):
         send(api, batch, port=[3])
-    advance(api, 30)
+    SandboxControl.over(api).advance(30)
     assert [r["ref_id"] for r in results(api)] == [*range(256), 0]
 
 
 def test_a_multi_segment_message_takes_one_ref_id_per_segment(api: httpx.Client) -> None:
     send(api, numbers(1), text="a" * 161, port=[4])
     send(api, numbers(1), port=[4])
-    advance(api, 1)
+    SandboxControl.over(api).advance(1)
     assert [r["ref_id"] for r in results(api)] == [0, 2]
 
 
@@ -405,21 +398,21 @@ def test_result_time_is_the_sending_time(tls: TlsFiles) -> None:
     with serve(tls, send_rate_per_port=1 / 60) as (_, client):
         send(client, numbers(1))
         queued = results(client)[0]["time"]
-        advance(client, 60)
+        SandboxControl.over(client).advance(60)
         assert (queued, results(client)[0]["time"]) == ("2026-01-01 00:00:00", "2026-01-01 00:01:00")
 
 
 def test_requested_status_report_makes_the_message_delivered_after_the_delay(api: httpx.Client) -> None:
     send(api, numbers(1), request_status_report=True)
-    advance(api, 0.1)
+    SandboxControl.over(api).advance(0.1)
     sent = results(api)[0]["status"]
-    advance(api, 5)
+    SandboxControl.over(api).advance(5)
     assert (sent, results(api)[0]["status"]) == ("SENT_OK", "DELIVERED")
 
 
 def test_delivery_report_carries_status_code_zero_and_the_ref_id(api: httpx.Client) -> None:
     send(api, numbers(2), request_status_report=True, port=[6])
-    advance(api, 6)
+    SandboxControl.over(api).advance(6)
     reports = deliver_statuses(api)
     assert [(r["port"], r["number"], r["ref_id"], r["status_code"]) for r in reports] == [
         (6, "+491700000000", 0, 0), (6, "+491700000001", 1, 0)]
@@ -427,14 +420,14 @@ def test_delivery_report_carries_status_code_zero_and_the_ref_id(api: httpx.Clie
 
 def test_without_a_status_report_request_there_is_no_delivery(api: httpx.Client) -> None:
     send(api, numbers(1))
-    advance(api, 60)
+    SandboxControl.over(api).advance(60)
     assert (results(api)[0]["status"], deliver_statuses(api)) == ("SENT_OK", [])
 
 
 def test_failed_messages_report_a_failure_status_code(tls: TlsFiles) -> None:
     with serve(tls, failure_rate=1.0) as (_, client):
         send(client, numbers(3), request_status_report=True)
-        advance(client, 6)
+        SandboxControl.over(client).advance(6)
         assert {(r["status"], r["succ_count"]) for r in results(client)} == {("FAILED", 0)}
         assert all(32 <= r["status_code"] <= 255 for r in deliver_statuses(client))
 
@@ -442,14 +435,14 @@ def test_failed_messages_report_a_failure_status_code(tls: TlsFiles) -> None:
 def test_delivery_takes_the_configured_delay(tls: TlsFiles) -> None:
     with serve(tls, delivery_delay_s=60) as (_, client):
         send(client, numbers(1), request_status_report=True)
-        advance(client, 30)
+        SandboxControl.over(client).advance(30)
         assert deliver_statuses(client) == []
 
 
 def test_send_rate_is_configurable(tls: TlsFiles) -> None:
     with serve(tls, send_rate_per_port=1.0) as (_, client):
         send(client, numbers(5), port=[0])
-        advance(client, 2.5)
+        SandboxControl.over(client).advance(2.5)
         assert client.get("/api/query_sms_in_queue").json()["in_queue"] == 3
 
 
@@ -490,9 +483,9 @@ def test_results_filter_by_port(api: httpx.Client) -> None:
 
 def test_results_filter_by_time_window(api: httpx.Client) -> None:
     send(api, numbers(1))
-    advance(api, 3600)
+    SandboxControl.over(api).advance(3600)
     send(api, numbers(1), port=[9])
-    now = api.get("/_sandbox/clock").json()["now"]
+    now = SandboxControl.over(api).now()
     after = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 60))
     assert [r["port"] for r in results(api, time_after=after)] == [9]
     assert [r["port"] for r in results(api, time_before=after)] == [0]
@@ -503,9 +496,9 @@ def test_results_filter_by_time_window(api: httpx.Client) -> None:
 
 def test_stop_sms_fails_the_queued_messages_of_the_task(api: httpx.Client) -> None:
     task_id = send(api, numbers(20), port=[0])["task_id"]
-    advance(api, 0.5)
+    SandboxControl.over(api).advance(0.5)
     assert api.get("/api/stop_sms", params={"task_id": task_id}).json()["error_code"] == 200
-    advance(api, 10)
+    SandboxControl.over(api).advance(10)
     statuses = [r["status"] for r in results(api)]
     assert (statuses.count("SENT_OK"), statuses.count("FAILED")) == (5, 15)
 
@@ -520,7 +513,7 @@ def test_stop_sms_leaves_other_tasks_alone(api: httpx.Client) -> None:
     first = send(api, numbers(2), port=[0])["task_id"]
     send(api, numbers(2), port=[0])
     api.get("/api/stop_sms", params={"task_id": first})
-    advance(api, 1)
+    SandboxControl.over(api).advance(1)
     assert [r["status"] for r in results(api)] == ["FAILED", "FAILED", "SENT_OK", "SENT_OK"]
 
 
@@ -629,7 +622,7 @@ def pushed(tls: TlsFiles) -> Iterator[tuple[PushReceiver, SmsGatewaySimulator, h
 def test_sending_results_are_pushed(pushed: tuple[PushReceiver, SmsGatewaySimulator, httpx.Client]) -> None:
     receiver, _, client = pushed
     send(client, ["10086"])
-    advance(client, 1)
+    SandboxControl.over(client).advance(1)
     payload = receiver.wait_for("sms_result")
     assert payload["sn"] == "dbc3-0d6b-8e2c-1f47"
     assert [(r["number"], r["status"], r["user_id"]) for r in payload["sms_result"]] == [("10086", "SENT_OK", 100)]
@@ -638,7 +631,7 @@ def test_sending_results_are_pushed(pushed: tuple[PushReceiver, SmsGatewaySimula
 def test_delivery_reports_are_pushed(pushed: tuple[PushReceiver, SmsGatewaySimulator, httpx.Client]) -> None:
     receiver, _, client = pushed
     send(client, ["10086"], request_status_report=True)
-    advance(client, 6)
+    SandboxControl.over(client).advance(6)
     payload = receiver.wait_for("sms_deliver_status")
     assert [(r["number"], r["status_code"]) for r in payload["sms_deliver_status"]] == [("10086", 0)]
 
@@ -656,11 +649,11 @@ def test_a_failed_push_is_counted_in_the_state(tls: TlsFiles) -> None:
         closed_port = probe.getsockname()[1]
     with serve(tls, push_url=f"http://127.0.0.1:{closed_port}/push") as (_, client):
         send(client, numbers(1))
-        advance(client, 1)
+        SandboxControl.over(client).advance(1)
         deadline = time.monotonic() + 5
-        while state(client)["pushes"]["failed"] == 0 and time.monotonic() < deadline:
+        while SandboxControl.over(client).state()["pushes"]["failed"] == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert state(client)["pushes"]["failed"] == 1
+        assert SandboxControl.over(client).state()["pushes"]["failed"] == 1
 
 
 # --- harness integration: faults, state, persistence ---------------------------------------------
@@ -668,14 +661,14 @@ def test_a_failed_push_is_counted_in_the_state(tls: TlsFiles) -> None:
 
 def test_malformed_fault_truncates_the_json_reply(api: httpx.Client) -> None:
     api.get("/api/query_sms_in_queue")
-    api.post("/_sandbox/faults", json={"malformed_rate": 1})
+    SandboxControl.over(api).faults(malformed_rate=1)
     with pytest.raises(ValueError):
         api.get("/api/query_sms_in_queue").json()
 
 
 def test_state_lists_tasks_and_ports(api: httpx.Client) -> None:
     send(api, numbers(3), port=[0, 1])
-    snapshot = state(api)
+    snapshot = SandboxControl.over(api).state()
     assert snapshot["tasks"][0] | {"accepted_at": 0} == {"task_id": 1, "ports": [0, 1], "first_index": 0,
                                                           "count": 3, "accepted_at": 0, "stopped": False}
     assert len(snapshot["ports"]) == 32
@@ -683,8 +676,8 @@ def test_state_lists_tasks_and_ports(api: httpx.Client) -> None:
 
 def test_restored_state_equals_the_snapshot(api: httpx.Client) -> None:
     send(api, numbers(3), request_status_report=True)
-    advance(api, 0.1)
-    snapshot = state(api)
+    SandboxControl.over(api).advance(0.1)
+    snapshot = SandboxControl.over(api).state()
     restored = SmsGatewaySimulator(clock=frozen_clock())
     restored.restore(snapshot)
     assert restored.snapshot() == snapshot
@@ -692,7 +685,7 @@ def test_restored_state_equals_the_snapshot(api: httpx.Client) -> None:
 
 def test_restored_queue_goes_on_sending(api: httpx.Client) -> None:
     send(api, numbers(3), port=[0])
-    snapshot = state(api)
+    snapshot = SandboxControl.over(api).state()
     restored = SmsGatewaySimulator(clock=frozen_clock())
     restored.restore(snapshot)
     restored.advance(snapshot["messages"][-1]["accepted_at"] + 1)

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
-from reconciler.sandbox.testing import running_simulator
+from reconciler.sandbox.testing import SandboxControl, running_simulator
 from reconciler.sandbox.yateota.app import YateOtaSimulator
 
 SECRET = "sandbox-secret"
@@ -42,7 +42,7 @@ def shared_client(server: SandboxServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def api(shared_client: httpx.Client) -> httpx.Client:
     """The module's simulator, back at its fixtures and without faults."""
-    shared_client.post("/_sandbox/reset").raise_for_status()
+    SandboxControl.over(shared_client).reset()
     return shared_client
 
 
@@ -91,10 +91,6 @@ def participant(api: httpx.Client, campaign_id: int, participant_id: int) -> dic
 def first_in_state(api: httpx.Client, state: str, campaign_id: int = 142) -> dict[str, Any]:
     found: dict[str, Any] = ok(api, "query_participants", campaign_id=campaign_id, state=state)["participants"][0]
     return found
-
-
-def advance(api: httpx.Client, seconds: float) -> None:
-    api.post("/_sandbox/clock", json={"advance_s": seconds}).raise_for_status()
 
 
 # --- the seed's examples, sent as written -------------------------------------------------------
@@ -388,9 +384,9 @@ def test_hurrying_a_pending_send_participant_sends_it_and_counts_an_attempt(api:
 
 def test_retried_participant_counts_an_attempt_only_when_next_sent(api: httpx.Client) -> None:
     ok(api, "action_participant", participant_id=195, action="retry")
-    advance(api, 31)
+    SandboxControl.over(api).advance(31)
     after_build = participant(api, 147, 195)
-    advance(api, 30)
+    SandboxControl.over(api).advance(30)
     after_send = participant(api, 147, 195)
     assert (after_build["state"], after_build["attempts"]) == ("pending_send", 1)
     assert (after_send["state"], after_send["attempts"]) == ("waiting_por", 2)
@@ -414,29 +410,30 @@ def test_retrying_a_participant_of_a_finished_campaign_starts_it_again(api: http
 
 def test_nothing_moves_before_the_first_step_is_due(api: httpx.Client) -> None:
     before = ok(api, "query_participants", campaign_id=142)["participants"]
-    advance(api, 85)  # the first unfinished participant (153, third) is due after 3 steps of 30 s
+    SandboxControl.over(api).advance(85)  # the first unfinished participant (153, third) is due after 3 steps of 30 s
     assert ok(api, "query_participants", campaign_id=142)["participants"] == before
 
 
 def test_a_due_step_moves_pending_build_to_pending_send(api: httpx.Client) -> None:
-    advance(api, 185)  # participant 156, sixth of campaign 142, is due 6 steps after the fixtures were made
+    # participant 156, sixth of campaign 142, is due 6 steps after the fixtures were made
+    SandboxControl.over(api).advance(185)
     assert participant(api, 142, 156)["state"] == "pending_send"
 
 
 def test_each_step_is_a_trace_event(api: httpx.Client) -> None:
-    advance(api, 185)
+    SandboxControl.over(api).advance(185)
     trace = ok(api, "trace", campaign_id=142, participant_id=156)["trace"]
     assert [(e["event"], e["state"]) for e in trace] == [("created", "pending_build"), ("built", "pending_send")]
 
 
 def test_paused_campaign_does_not_advance(api: httpx.Client) -> None:
     before = ok(api, "query_participants", campaign_id=176)["participants"]
-    advance(api, 3600)
+    SandboxControl.over(api).advance(3600)
     assert ok(api, "query_participants", campaign_id=176)["participants"] == before
 
 
 def test_started_campaign_becomes_finished_when_every_participant_is_final(api: httpx.Client) -> None:
-    advance(api, 3600)
+    SandboxControl.over(api).advance(3600)
     campaign = ok(api, "query_campaigns", campaign_id=142)["campaign"][0]
     assert campaign["state"] == "finished"
     assert campaign["finished"] + campaign["failed"] + campaign["canceled"] == campaign["participants"] == 20
@@ -444,20 +441,20 @@ def test_started_campaign_becomes_finished_when_every_participant_is_final(api: 
 
 def test_restart_resumes_the_lifecycle_of_a_paused_campaign(api: httpx.Client) -> None:
     ok(api, "action_campaign", campaign_id=176, action="restart")
-    advance(api, 3600)
+    SandboxControl.over(api).advance(3600)
     assert campaign_state(api, 176) == "finished"
 
 
 def test_failure_rate_one_makes_every_sent_participant_fail() -> None:
     with serving(failure_rate=1.0) as api:
-        advance(api, 3600)
+        SandboxControl.over(api).advance(3600)
         campaign = ok(api, "query_campaigns", campaign_id=142)["campaign"][0]
         assert (campaign["finished"], campaign["failed"]) == (6, 2 + 10)
 
 
 def test_failure_rate_zero_makes_every_sent_participant_finish() -> None:
     with serving(failure_rate=0.0) as api:
-        advance(api, 3600)
+        SandboxControl.over(api).advance(3600)
         campaign = ok(api, "query_campaigns", campaign_id=142)["campaign"][0]
         assert (campaign["finished"], campaign["failed"]) == (6 + 10, 2)
 
@@ -469,7 +466,7 @@ def test_failed_participants_carry_an_error(api: httpx.Client) -> None:
 
 def test_step_seconds_option_sets_the_pace() -> None:
     with serving(step_seconds=1000.0) as api:
-        advance(api, 600)
+        SandboxControl.over(api).advance(600)
         assert first_in_state(api, "pending_build")["participant_id"] == 156
 
 
@@ -553,18 +550,18 @@ def test_requests_are_counted_by_name_in_the_state(api: httpx.Client) -> None:
     ok(api, "query_campaigns", campaign_id=142)
     ok(api, "trace", campaign_id=142, participant_id=161)
     api.post("/api.php", content=b"{")
-    counted = api.get("/_sandbox/state").json()["requests_by_name"]
+    counted = SandboxControl.over(api).state()["requests_by_name"]
     assert counted == {"query_campaigns": 2, "trace": 1, "(invalid)": 1}
 
 
 def test_reset_restores_the_fixtures(api: httpx.Client) -> None:
     ok(api, "action_campaign", campaign_id=142, action="stop")
-    api.post("/_sandbox/reset")
+    SandboxControl.over(api).reset()
     assert campaign_state(api, 142) == "started"
 
 
 def test_malformed_fault_truncates_the_json_reply(api: httpx.Client) -> None:
-    api.post("/_sandbox/faults", json={"malformed_rate": 1})
+    SandboxControl.over(api).faults(malformed_rate=1)
     with pytest.raises(ValueError):
         api.post("/api.php", json={"request": "query_campaigns", "node": "ota"}).json()
 

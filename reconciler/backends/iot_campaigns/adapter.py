@@ -18,19 +18,40 @@ from reconciler.actions import Action, Verb
 from reconciler.backends.http import BackendHttp
 from reconciler.backends.iot_campaigns.auth import DEFAULT_TOKEN_PATH, IotTokenAuth, token_url
 from reconciler.backends.iot_campaigns.client import IotCampaignsClient
+from reconciler.backends.iot_campaigns.export import IotCampaignsExporter
 from reconciler.backends.iot_campaigns.replies import CampaignSummary, DistributionListInfo
-from reconciler.backends.protocol import BackendTraits, ConnectContext
+from reconciler.backends.protocol import ConnectContext
+from reconciler.backends.sessions import shared_client
 from reconciler.errors import BackendError, ConflictError, NotFoundError, PermanentBackendError
-from reconciler.model import BackendSpec, BackendType, CallbackKind, DesiredState, IotCampaignSpec
+from reconciler.backends.iot_campaigns import TYPE
+from reconciler.model import BackendSpec, CallbackKind, DesiredState, IotCampaignSpec
 from reconciler.observed import BackendObservation, ObservedIotCampaign
 from reconciler.secrets import SecretRef, resolve_secret
+from reconciler.traits import BackendTraits, Lifecycle
 
 MULTIPART_LIMIT = 1 << 30
 UPLOAD_MODES = ("auto", "multipart", "streaming")
 GATEWAY_BATCH = 1000
 
+#: per schedule window, the gateway states in which a gateway has not yet begun the step it gates (it still
+#: needs the window); states after it (or in progress in it), failures and unknown states are not waiting
+_BEFORE_DOWNLOAD = frozenset({
+    "INSTANTIATED", "INVENTORY_UP_TO_DATE", "WAITING_FOR_DOWNLOAD_APPROVAL", "SCHEDULED_DOWNLOAD",
+    "WAITING_FOR_DOWNLOAD",
+})
+_BEFORE_EXECUTION = _BEFORE_DOWNLOAD | {"DOWNLOADING", "DOWNLOAD_COMPLETE", "WAITING_FOR_EXECUTION_APPROVAL"}
+_BEFORE_ACTIVATION = _BEFORE_EXECUTION | {"EXECUTING", "EXECUTION_COMPLETE", "WAITING_FOR_ACTIVATION_APPROVAL"}
+
+LIFECYCLE = Lifecycle(
+    created="CREATED", started="STARTED", stopped="STOPPED",
+    member_succeeded=frozenset({"ACTIVATION_COMPLETE"}),
+    member_failed=frozenset({"DOWNLOAD_FAILED", "EXECUTION_FAILED", "ACTIVATION_FAILED"}),
+    member_waiting={"download": _BEFORE_DOWNLOAD, "execution": _BEFORE_EXECUTION, "activation": _BEFORE_ACTIVATION},
+)
+
 TRAITS = BackendTraits(
-    type=BackendType.IOT_CAMPAIGNS,
+    type=TYPE,
+    lifecycle=LIFECYCLE,
     verbs=frozenset({
         Verb.UPLOAD_PACKAGE, Verb.DELETE_PACKAGE, Verb.CREATE_CAMPAIGN, Verb.UPDATE_CAMPAIGN,
         Verb.DELETE_CAMPAIGN, Verb.APPROVE_CAMPAIGN, Verb.START_CAMPAIGN, Verb.STOP_CAMPAIGN,
@@ -41,7 +62,6 @@ TRAITS = BackendTraits(
     editable_states=frozenset({"CREATED", "APPROVAL_NEEDED", "APPROVED", "STOPPED"}),
     approval_states=frozenset({"APPROVAL_NEEDED"}),
     write_only=frozenset({"schedules", "callbacks", "settings"}),
-    batch_limits={Verb.ADD_GATEWAYS.value: GATEWAY_BATCH, Verb.REMOVE_GATEWAYS.value: GATEWAY_BATCH},
 )
 
 
@@ -291,14 +311,18 @@ class IotCampaignsAdapter:
     traits = TRAITS
 
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> IotCampaignsReader:
-        return IotCampaignsReader(backend=spec.name, client=connect(spec, ctx))
+        return IotCampaignsReader(backend=spec.name, client=shared_client(connect, spec, ctx))
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> IotCampaignsWriter:
         mode = spec.options.get("uploadMode", "auto")
         if mode not in UPLOAD_MODES:
             raise PermanentBackendError(f"option uploadMode must be one of {', '.join(UPLOAD_MODES)}",
                                         backend=spec.name, operation="connect")
-        return IotCampaignsWriter(backend=spec.name, client=connect(spec, ctx), upload_mode=str(mode))
+        return IotCampaignsWriter(backend=spec.name, client=shared_client(connect, spec, ctx), upload_mode=str(mode))
+
+    def exporter(self, spec: BackendSpec, ctx: ConnectContext) -> IotCampaignsExporter:
+        """What ``reconcile import`` writes for this backend (``export``)."""
+        return IotCampaignsExporter(backend=spec.name, client=shared_client(connect, spec, ctx))
 
 
 ADAPTER = IotCampaignsAdapter()

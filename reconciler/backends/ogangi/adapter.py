@@ -19,7 +19,6 @@ import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, assert_never
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ import httpx
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.http import BackendHttp
+from reconciler.backends.ogangi import TYPE
 from reconciler.backends.ogangi.signing import OgangiSigner
 from reconciler.backends.ogangi.wire import (
     FiredMessage,
@@ -38,11 +38,13 @@ from reconciler.backends.ogangi.wire import (
     parse_optional_message,
     parse_pin,
 )
-from reconciler.backends.protocol import BackendTraits, ConnectContext
+from reconciler.backends.protocol import ConnectContext
+from reconciler.backends.sessions import shared_client
 from reconciler.errors import PermanentBackendError
-from reconciler.model import BackendSpec, BackendType, DesiredState
+from reconciler.model import BackendSpec, DesiredState
 from reconciler.observed import BackendObservation
 from reconciler.secrets import SecretRef, resolve_secret
+from reconciler.traits import BackendTraits
 
 if TYPE_CHECKING:  # the sender imports this module
     from reconciler.backends.ogangi.sms import OgangiSmsSender
@@ -252,16 +254,18 @@ def _plain_auth(spec: BackendSpec, key: str) -> str:
 
 
 def connect_client(
-    spec: BackendSpec, ctx: ConnectContext, *, transport: httpx.AsyncBaseTransport | None = None
+    spec: BackendSpec, ctx: ConnectContext, *, transport: httpx.AsyncBaseTransport | None = None,
+    **http_options: Any,
 ) -> OgangiClient:
-    """Resolve the private key (registered with the run's redactor) and build the signed client."""
+    """Resolve the private key (registered with the run's redactor) and build the signed client
+    (``transport`` and ``http_options``, e.g. ``sleep``, are for tests)."""
     private_ref = spec.auth.get("privateKey")
     if not isinstance(private_ref, SecretRef):
         raise _config_error(spec, "auth.privateKey must be a secret reference ({env: ...} or {file: ...})")
     private_key = resolve_secret(private_ref, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
     signer = OgangiSigner(public_key=_plain_auth(spec, "publicKey"), private_key=private_key)
     http = BackendHttp.for_backend(spec, ctx, auth=signer, headers={"Accept": "application/xml"},
-                                   transport=transport)
+                                   transport=transport, **http_options)
     instance_id = _plain_auth(spec, "instanceId")
     return OgangiClient(http, instance_id=instance_id, options=OgangiOptions.from_spec(spec))
 
@@ -300,9 +304,8 @@ class OgangiWriter:
 
 
 TRAITS = BackendTraits(
-    type=BackendType.OGANGI,
+    type=TYPE,
     verbs=frozenset({Verb.SEND_SMS}),
-    batch_limits=MappingProxyType({Verb.SEND_SMS.value: 1}),
 )
 
 
@@ -313,15 +316,16 @@ class OgangiAdapter:
     traits: BackendTraits = field(default=TRAITS)
 
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> OgangiReader:
-        return OgangiReader(connect_client(spec, ctx), backend=spec.name)
+        return OgangiReader(shared_client(connect_client, spec, ctx), backend=spec.name)
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> OgangiWriter:
-        return OgangiWriter(connect_client(spec, ctx), backend=spec.name)
+        return OgangiWriter(shared_client(connect_client, spec, ctx), backend=spec.name)
 
     def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> OgangiSmsSender:
         from reconciler.backends.ogangi.sms import OgangiSmsSender
 
-        return OgangiSmsSender(connect_client(spec, ctx), in_flight=int(str(spec.options.get("inFlight", 1))))
+        return OgangiSmsSender(shared_client(connect_client, spec, ctx),
+                               in_flight=int(str(spec.options.get("inFlight", 1))))
 
 
 ADAPTER = OgangiAdapter()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.backends.ogangi import MESSAGE_BOUND
 from reconciler.backends.ogangi.adapter import TRAITS, OgangiClient
-from reconciler.backends.protocol import MESSAGE_BOUNDS, OutgoingSms, SmsFate, SmsReceipt
+from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt
 from reconciler.backends.sms_text import render_text
 from reconciler.errors import AuthError, BackendError, TemporaryBackendError, UnknownOutcomeError
 
@@ -23,7 +24,7 @@ def ogangi_number(number: str) -> str:
     return number.removeprefix("+")
 
 
-BOUND = MESSAGE_BOUNDS[TRAITS.type]  # = TRAITS.message_bound
+BOUND = MESSAGE_BOUND  # the descriptor's: the loader checks every message against it too
 
 
 class OgangiSmsSender:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from reconciler.actions import Action, Verb
-from reconciler.backends.protocol import BackendTraits, ConnectContext
+from reconciler.backends.protocol import ConnectContext
+from reconciler.backends.sessions import shared_client
+from reconciler.backends.sms_gateway import TYPE
 from reconciler.backends.sms_gateway.client import (
-    QUERY_FILTER_LIMIT,
-    SEND_BATCH_LIMIT,
     AuthScheme,
     PortAction,
     SmsGatewayClient,
@@ -37,8 +36,9 @@ from reconciler.backends.sms_gateway.replies import (
     parse_push,
 )
 from reconciler.errors import BackendError, NotFoundError, PermanentBackendError
-from reconciler.model import BackendSpec, BackendType, DesiredState
+from reconciler.model import BackendSpec, DesiredState
 from reconciler.observed import BackendObservation, ObservedSmsPort
+from reconciler.traits import BackendTraits
 
 if TYPE_CHECKING:  # the sender imports this package's client
     from reconciler.backends.sms_gateway.sms import SmsGatewaySmsSender
@@ -51,9 +51,8 @@ __all__ = [
 ]
 
 TRAITS = BackendTraits(
-    type=BackendType.SMS_GATEWAY,
+    type=TYPE,
     verbs=frozenset({Verb.SEND_SMS, Verb.STOP_SMS_TASK}),
-    batch_limits=MappingProxyType({"send-sms": SEND_BATCH_LIMIT, "query-sms-result": QUERY_FILTER_LIMIT}),
     sms_queryable=True,
 )
 
@@ -112,15 +111,15 @@ class SmsGatewayAdapter:
     traits: BackendTraits = field(default=TRAITS)
 
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewayReader:
-        return SmsGatewayReader(SmsGatewayClient.connect(spec, ctx), backend=spec.name)
+        return SmsGatewayReader(shared_client(SmsGatewayClient.connect, spec, ctx), backend=spec.name)
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewayWriter:
-        return SmsGatewayWriter(SmsGatewayClient.connect(spec, ctx), backend=spec.name)
+        return SmsGatewayWriter(shared_client(SmsGatewayClient.connect, spec, ctx), backend=spec.name)
 
     def sms_sender(self, spec: BackendSpec, ctx: ConnectContext) -> SmsGatewaySmsSender:
         from reconciler.backends.sms_gateway.sms import SmsGatewaySmsSender
 
-        return SmsGatewaySmsSender(SmsGatewayClient.connect(spec, ctx),
+        return SmsGatewaySmsSender(shared_client(SmsGatewayClient.connect, spec, ctx),
                                    in_flight=int(str(spec.options.get("inFlight", 4))))
 
 

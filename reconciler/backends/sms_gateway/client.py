@@ -158,6 +158,11 @@ class SmsGatewayClient:
     def __init__(self, http: BackendHttp) -> None:
         self._http = http
 
+    @property
+    def http(self) -> BackendHttp:
+        """The backend's HTTP policy (shared by the roles of a pass: ``reconciler.backends.sessions``)."""
+        return self._http
+
     @classmethod
     def connect(
         cls,

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from reconciler.backends.protocol import MESSAGE_BOUNDS, OutgoingSms, SmsFate, SmsReceipt
+from reconciler.backends.protocol import OutgoingSms, SmsFate, SmsReceipt
+from reconciler.backends.sms_gateway import MESSAGE_BOUND
 from reconciler.backends.sms_gateway.adapter import TRAITS
 from reconciler.backends.sms_text import render_text
 from reconciler.backends.sms_gateway.client import SmsGatewayClient
@@ -23,7 +24,7 @@ from reconciler.backends.sms_gateway.replies import SmsResult, SmsStatus
 from reconciler.errors import AuthError, BackendError, NotFoundError, TemporaryBackendError, UnknownOutcomeError
 
 SEND_LIMIT = 128
-BOUND = MESSAGE_BOUNDS[TRAITS.type]  # = TRAITS.message_bound
+BOUND = MESSAGE_BOUND  # the descriptor's: the loader checks every message against it too
 STATUS_FATE = {SmsStatus.SENDING: SmsFate.ACCEPTED, SmsStatus.SENT_OK: SmsFate.SENT,
                SmsStatus.DELIVERED: SmsFate.DELIVERED, SmsStatus.FAILED: SmsFate.FAILED}
 PROGRESS = {SmsFate.ACCEPTED: 0, SmsFate.SENT: 1, SmsFate.FAILED: 2, SmsFate.DELIVERED: 3}

@@ -20,11 +20,15 @@ import httpx
 
 from reconciler.actions import Action, Verb
 from reconciler.backends.http import BackendHttp, ListingBudget
-from reconciler.backends.protocol import BackendTraits, ConnectContext
+from reconciler.backends.protocol import ConnectContext
+from reconciler.backends.sessions import shared_client
+from reconciler.backends.yateota import TYPE
+from reconciler.backends.yateota.export import YateOtaExporter
 from reconciler.errors import BackendError, MalformedReplyError, PermanentBackendError, SecretError
-from reconciler.model import BackendSpec, BackendType, DesiredState, SimCampaignSpec
+from reconciler.model import BackendSpec, DesiredState, SimCampaignSpec
 from reconciler.observed import BackendObservation, ObservedParticipant, ObservedSimCampaign
 from reconciler.secrets import SecretRef, SecretValue, resolve_secret
+from reconciler.traits import BackendTraits, Lifecycle
 
 NODE = "ota"
 COUNT_KEYS = ("participants", "pending_build", "pending_send", "waiting_por", "finished", "failed", "canceled")
@@ -289,18 +293,25 @@ class YateOtaAdapter:
     """The registry entry for ``type: yateota``."""
 
     traits = BackendTraits(
-        type=BackendType.YATEOTA,
+        type=TYPE,
         verbs=frozenset(CAMPAIGN_VERBS) | frozenset(PARTICIPANT_VERBS),
-        creates_campaigns=False,
-        editable_states=frozenset(),
-        write_only=frozenset(),
+        lifecycle=Lifecycle(
+            started="started", paused="paused", stopped="stopped", finished="finished",
+            member_failed=frozenset({"failed"}),
+            member_final=frozenset({"finished", "failed", "canceled"}),
+            member_hurriable=frozenset({"pending_build", "pending_send"}),
+        ),
     )
 
     def reader(self, spec: BackendSpec, ctx: ConnectContext) -> YateOtaReader:
-        return YateOtaReader(spec.name, YateOtaClient.connect(spec, ctx))
+        return YateOtaReader(spec.name, shared_client(YateOtaClient.connect, spec, ctx))
 
     def writer(self, spec: BackendSpec, ctx: ConnectContext) -> YateOtaWriter:
-        return YateOtaWriter(spec.name, YateOtaClient.connect(spec, ctx))
+        return YateOtaWriter(spec.name, shared_client(YateOtaClient.connect, spec, ctx))
+
+    def exporter(self, spec: BackendSpec, ctx: ConnectContext) -> YateOtaExporter:
+        """What ``reconcile import`` writes for this backend: its Reader's listing is all it needs."""
+        return YateOtaExporter(spec.name)
 
 
 ADAPTER = YateOtaAdapter()

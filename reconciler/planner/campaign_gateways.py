@@ -1,9 +1,10 @@
-"""What lives inside an IoT campaign: its gateways, per-gateway packages, schedules, callbacks, the
-distribution list, and progressive rollout waves.
+"""What lives inside a campaign this tool creates on a gateway fleet: its gateways, per-gateway packages,
+schedules, callbacks, the distribution list, and progressive rollout waves.
 
-Schedules and callbacks cannot be read back, so they are compared with what the state store says was
-last applied; without a store they are planned again and the plan says so. Schedule windows, fixed or
-recurring, and stranded gateways are planned in ``iot_schedules``.
+Schedules and callbacks the backend cannot read back (its traits' ``write_only``) are compared with what
+the state store says was last applied; without a store they are planned again and the plan says so.
+Schedule windows, fixed or recurring, and stranded gateways are planned in ``gateway_schedules``. Gateway
+state names (succeeded, failed) come from the backend's traits.
 """
 
 from __future__ import annotations
@@ -19,19 +20,17 @@ from reconciler.model import CallbackKind, IotCampaignSpec, Kind, ResourceKey
 from reconciler.observed import ObservedGateway, ObservedIotCampaign
 from reconciler.planner import memory
 from reconciler.planner.plan import PlanBuilder, PlanInput
-from reconciler.planner.iot_schedules import plan_schedules
+from reconciler.planner.gateway_schedules import plan_schedules
+from reconciler.traits import BackendTraits
 
 CampaignId = str | Produced
 T = TypeVar("T")
 K = TypeVar("K")
-STARTED = "STARTED"
-SUCCESS_STATES = frozenset({"ACTIVATION_COMPLETE"})
-FAILURE_STATES = frozenset({"DOWNLOAD_FAILED", "EXECUTION_FAILED", "ACTIVATION_FAILED"})
 
 
 @dataclass(frozen=True)
-class IotScope:
-    """One campaign being planned: where it lives and how its packages are referred to."""
+class CampaignScope:
+    """One created campaign being planned: where it lives and how its packages are referred to."""
 
     inp: PlanInput
     backend: str
@@ -43,6 +42,15 @@ class IotScope:
     @property
     def key(self) -> ResourceKey:
         return ResourceKey(Kind.CAMPAIGN, self.spec.name)
+
+    @property
+    def traits(self) -> BackendTraits:
+        return self.inp.traits[self.backend]
+
+    def remembered(self, field: str) -> bool:
+        """Whether ``field`` is write-only on this backend, so compared with what the store remembers;
+        a field the backend neither reads back nor is remembered is sent again on every pass."""
+        return field in self.traits.write_only
 
     def action_id(self, *parts: str) -> str:
         return "/".join((self.backend, "campaign", self.spec.name, *parts))
@@ -75,7 +83,7 @@ def gateways_by_id(observed: ObservedIotCampaign | None) -> dict[str, ObservedGa
     return first_by(observed.gateways, lambda g: g.gateway_id, lambda g: (g.gateway_id, g.state, g.closed))
 
 
-def declared_gateways(scope: IotScope) -> frozenset[str]:
+def declared_gateways(scope: CampaignScope) -> frozenset[str]:
     gateways: set[str] = set()
     for assignment in scope.inp.desired.assignments_of(scope.spec.name):
         gateways.update(assignment.gateways)
@@ -88,7 +96,7 @@ def wave_sizes(shares: tuple[float, ...], declared: int) -> list[int]:
     return [math.ceil(round(share * declared, 9)) for share in shares]
 
 
-def rollout_gateways(scope: IotScope, declared: frozenset[str],
+def rollout_gateways(scope: CampaignScope, declared: frozenset[str],
                      observed: Mapping[str, ObservedGateway]) -> RolloutDecision:
     """The gateways a rollout wants now. Membership only grows, unless git says otherwise:
 
@@ -99,21 +107,22 @@ def rollout_gateways(scope: IotScope, declared: frozenset[str],
     - the current wave is filled up to its size with declared gateways not yet in, in a stable order (a
       hash of campaign and gateway id), whatever the success rate: gateways added to git join at once;
     - once the current wave is full, the next one opens when the members' success rate (ACTIVATION_COMPLETE)
-      reaches ``successThreshold``;
+      reaches ``successThreshold`` (succeeded: the traits' ``member_succeeded``, e.g. ACTIVATION_COMPLETE);
     - above ``maxFailureRate`` (failed / gateways in the campaign) nothing is added and the campaign stops.
     """
     rollout = scope.spec.rollout
     if rollout is None:
         return RolloutDecision(declared, "")
+    lifecycle = scope.traits.lifecycle
     members = frozenset(observed) & declared
-    failed = sum(1 for g in observed.values() if g.state in FAILURE_STATES)
+    failed = sum(1 for g in observed.values() if g.state in lifecycle.member_failed)
     if observed and failed / len(observed) > rollout.max_failure_rate:
         rate = failed / len(observed)
         return RolloutDecision(members, "",
                                halt=f"failure rate {rate:.0%} is over maxFailureRate {rollout.max_failure_rate:.0%}")
     sizes = wave_sizes(rollout.waves, len(declared))
     wave = next((i for i, size in enumerate(sizes) if len(members) <= size), len(sizes) - 1)
-    done = sum(1 for g in members if observed[g].state in SUCCESS_STATES)
+    done = sum(1 for g in members if observed[g].state in lifecycle.member_succeeded)
     while (wave < len(sizes) - 1 and members and len(members) >= sizes[wave]
            and done / len(members) >= rollout.success_threshold):
         wave += 1
@@ -124,7 +133,7 @@ def rollout_gateways(scope: IotScope, declared: frozenset[str],
     return RolloutDecision(members | frozenset(joining[: size - len(members)]), reason)
 
 
-def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+def plan_gateways(scope: CampaignScope, b: PlanBuilder, campaign_id: CampaignId,
                   observed: ObservedIotCampaign | None, after: tuple[str, ...],
                   wanted: frozenset[str]) -> list[str]:
     """Add, remove and configure gateways; returns the ids of the actions a start must wait for.
@@ -145,11 +154,12 @@ def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
                               f"{len(add)} gateway(s) assigned in git but not in the campaign"))
         steps.append(add_id)
     if remove:
-        started = observed is not None and observed.status == STARTED
+        started = observed is not None and observed.status == scope.traits.lifecycle.started
         steps.append(b.add(Action(scope.action_id("remove-gateways"), Verb.REMOVE_GATEWAYS, scope.key,
                                   scope.backend, {"campaign_id": campaign_id, "gateway_ids": remove}, after,
                                   f"{len(remove)} gateway(s) removed from git"
-                                  + ("; the campaign is STARTED: their update is abandoned" if started else ""),
+                                  + (f"; the campaign is {observed.status}: their update is abandoned"
+                                     if observed is not None and started else ""),
                                   destructive=started)))
     if kept_closed:
         b.noop(scope.key, f"{len(kept_closed)} unassigned gateway(s) are closed and stay in the campaign")
@@ -161,7 +171,7 @@ def plan_gateways(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
     return steps
 
 
-def _plan_overrides(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+def _plan_overrides(scope: CampaignScope, b: PlanBuilder, campaign_id: CampaignId,
                     seen: Mapping[str, ObservedGateway], wanted: frozenset[str], after: tuple[str, ...]) -> list[str]:
     steps = []
     for assignment in sorted(scope.inp.desired.assignments_of(scope.spec.name), key=lambda a: a.name):
@@ -179,9 +189,10 @@ def _plan_overrides(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
     return steps
 
 
-def _plan_callbacks(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, after: tuple[str, ...]) -> list[str]:
+def _plan_callbacks(scope: CampaignScope, b: PlanBuilder, campaign_id: CampaignId, after: tuple[str, ...]) -> list[str]:
     store = scope.inp.store
-    if scope.spec.callbacks and not store.available:
+    remembered = scope.remembered("callbacks")
+    if scope.spec.callbacks and not store.available and remembered:
         if isinstance(campaign_id, str) and not scope.inp.options.reapply_unknown:
             b.note(f"unknown without a state store: {len(scope.spec.callbacks)} callback(s) of campaign "
                    f"{scope.spec.name} (the IoT campaign manager cannot read them back); not compared")
@@ -192,7 +203,7 @@ def _plan_callbacks(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, af
     for kind in sorted(scope.spec.callbacks, key=lambda k: k.value):
         callback = scope.spec.callbacks[kind]
         value = memory.callback_value(callback.destination, callback.tracked_states)
-        if isinstance(campaign_id, str) and store.last_applied(
+        if remembered and isinstance(campaign_id, str) and store.last_applied(
                 scope.backend, memory.CALLBACK, memory.callback_key(campaign_id, kind.value)) == value:
             continue
         steps.append(b.add(Action(
@@ -202,7 +213,7 @@ def _plan_callbacks(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, af
     return steps
 
 
-def _plan_distribution_list(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId,
+def _plan_distribution_list(scope: CampaignScope, b: PlanBuilder, campaign_id: CampaignId,
                             observed: ObservedIotCampaign | None, after: tuple[str, ...]) -> list[str]:
     wanted = scope.spec.distribution_list
     if wanted is None:

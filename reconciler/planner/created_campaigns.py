@@ -1,11 +1,13 @@
-"""Planning rules for backends whose campaigns this tool creates (the IoT campaign manager):
-packages, campaign creation, edits, replaces, approval, run state and pruning.
+"""Planning rules for campaigns this tool creates on a gateway fleet (the IoT campaign manager is one such
+backend): packages, campaign creation, edits, replaces, approval, run state and pruning. What differs per
+backend comes from its traits: the state names (``lifecycle``), which fields force a replace
+(``replace_fields``) outside ``editable_states``, which need approval, and which are write-only.
 
 Rules (each a golden test case):
 - a package is uploaded once per content hash (its backend name carries the hash);
 - a campaign missing from the backend is created, configured and then started, in dependency order;
-- an edit is applied in place while the backend allows edits; on a started campaign it needs a
-  replace (stop, archive under another name, create anew), gated by ``--allow-replace``;
+- an edit is applied in place while the backend allows edits; in a state that refuses edits (started) a
+  change of a replace-forcing field needs a replace (stop, archive under another name, create anew), gated by ``--allow-replace``;
 - approval is given when the campaign says ``approval: auto`` and the backend asks for it;
 - what was removed from git is left alone without ``--prune``, stopped with it, deleted with
   ``--prune=delete`` — and only if this tool created it (the inventory);
@@ -23,10 +25,9 @@ from reconciler.actions import Action, Produced, Verb
 from reconciler.model import Approval, IotCampaignSpec, IotRunState, Kind, ResourceKey
 from reconciler.observed import BackendObservation, ObservedIotCampaign
 from reconciler.planner import memory
-from reconciler.planner.iot_gateways import (
-    STARTED,
+from reconciler.planner.campaign_gateways import (
     CampaignId,
-    IotScope,
+    CampaignScope,
     declared_gateways,
     first_by,
     gateways_by_id,
@@ -37,13 +38,13 @@ from reconciler.planner.plan import PlanBuilder, PlanInput, PruneMode
 from reconciler.planner.timing import outside_active_period
 
 
-def plan_iot_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+def plan_created_campaigns(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
     package_ids, package_deps = _plan_packages(inp, b, backend, observation)
     campaigns = sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, IotCampaignSpec)),
                        key=lambda c: c.name)
     program_names = {p.id: p.name for p in observation.iot_packages}
     for spec in campaigns:
-        _plan_campaign(IotScope(inp, backend, spec, package_ids, package_deps, program_names), b, observation)
+        _plan_campaign(CampaignScope(inp, backend, spec, package_ids, package_deps, program_names), b, observation)
     _plan_prune(inp, b, backend, observation, {c.name for c in campaigns})
 
 
@@ -59,6 +60,11 @@ def _plan_packages(inp: PlanInput, b: PlanBuilder, backend: str,
             ids[spec.name] = existing.id
             b.noop(key, f"uploaded as {spec.upload_name}")
             continue
+        if spec.program:  # an imported program: its file may be a placeholder, never upload it
+            b.error(key, f"program {spec.program!r} (spec.program) does not exist on backend {backend}: put the real "
+                         "package file in place and remove spec.program to upload it", spec.source)
+            ids[spec.name] = spec.program  # never sent: a plan with an error applies nothing
+            continue
         action_id = b.add(Action(
             f"{backend}/package/{spec.name}/upload-package", Verb.UPLOAD_PACKAGE, key, backend,
             {"file": str(_absolute(inp, spec.file)), "name": spec.upload_name, "description": spec.description},
@@ -72,7 +78,7 @@ def _absolute(inp: PlanInput, path: str) -> str:
     return path if PurePath(path).is_absolute() else str(PurePath(inp.desired.root) / path)
 
 
-def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservation) -> None:
+def _plan_campaign(scope: CampaignScope, b: PlanBuilder, observation: BackendObservation) -> None:
     spec = scope.spec
     matches = [c for c in observation.iot_campaigns if c.name == spec.name]
     if len(matches) > 1:
@@ -99,7 +105,7 @@ def _plan_campaign(scope: IotScope, b: PlanBuilder, observation: BackendObservat
         b.noop(scope.key, "in sync")
 
 
-def _managed(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign) -> bool:
+def _managed(scope: CampaignScope, b: PlanBuilder, observed: ObservedIotCampaign) -> bool:
     """A same-named campaign this tool did not create is never taken over silently: with --adopt it is
     recorded in the inventory (``adopt-campaign``) and managed from then on; without, it is left alone and
     the plan says so. Without a store nothing can be told (a CI runner with no store plans as before)."""
@@ -119,7 +125,7 @@ def _managed(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign) -> 
     return False
 
 
-def _plan_create(scope: IotScope, b: PlanBuilder, run: IotRunState, after: tuple[str, ...]) -> None:
+def _plan_create(scope: CampaignScope, b: PlanBuilder, run: IotRunState, after: tuple[str, ...]) -> None:
     spec = scope.spec
     packages, deps = scope.packages(spec.packages)
     create = b.add(Action(
@@ -130,18 +136,20 @@ def _plan_create(scope: IotScope, b: PlanBuilder, run: IotRunState, after: tuple
     wanted = rollout_gateways(scope, declared_gateways(scope), {}).gateways
     steps = [create, *plan_gateways(scope, b, campaign_id, None, (create,), wanted)]
     if run is IotRunState.RUNNING:
-        _plan_start(scope, b, campaign_id, "CREATED", tuple(steps), new=True)
+        _plan_start(scope, b, campaign_id, scope.traits.lifecycle.created, tuple(steps), new=True)
 
 
-def _plan_existing(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign, run: IotRunState,
+def _plan_existing(scope: CampaignScope, b: PlanBuilder, observed: ObservedIotCampaign, run: IotRunState,
                    wanted: frozenset[str]) -> None:
     spec = scope.spec
+    traits = scope.traits
     changes = _content_changes(scope, b, observed)
-    started = observed.status == STARTED
-    steps: list[str] = []
-    if changes and started and run is IotRunState.RUNNING:
+    started = observed.status == traits.lifecycle.started
+    forcing = [c for c in changes if c in traits.replace_fields]
+    if forcing and traits.refuses_edits(observed.status) and run is IotRunState.RUNNING:
         _plan_replace(scope, b, observed, changes)
         return
+    steps: list[str] = []
     if started and run is IotRunState.STOPPED:
         steps.append(b.add(Action(scope.action_id("stop-campaign"), Verb.STOP_CAMPAIGN, scope.key, scope.backend,
                                   {"campaign_id": observed.id}, reason="declared stopped")))
@@ -157,7 +165,7 @@ def _plan_existing(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaig
         _plan_start(scope, b, observed.id, observed.status, tuple(steps), new=False)
 
 
-def _content_changes(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign) -> list[str]:
+def _content_changes(scope: CampaignScope, b: PlanBuilder, observed: ObservedIotCampaign) -> list[str]:
     spec = scope.spec
     changes = []
     if spec.description != observed.description:
@@ -167,6 +175,8 @@ def _content_changes(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampa
     if wanted != sorted(scope.program_names.get(pid, pid) for pid in observed.packages):
         changes.append("packages")
     store = scope.inp.store
+    if not scope.remembered("settings"):  # neither read back nor remembered: sent with every edit
+        return changes
     remembered = store.last_applied(scope.backend, memory.SETTINGS, observed.id)
     if not store.available and spec.settings:
         b.note("campaign settings cannot be read back and no state store is available: they are not compared")
@@ -175,13 +185,13 @@ def _content_changes(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampa
     return changes
 
 
-def _plan_replace(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign, changes: list[str]) -> None:
+def _plan_replace(scope: CampaignScope, b: PlanBuilder, observed: ObservedIotCampaign, changes: list[str]) -> None:
     spec = scope.spec
     what = ", ".join(changes)
     if not scope.inp.options.allow_replace:
-        b.error(scope.key, f"campaign {spec.name!r} is STARTED and the backend refuses edits ({what}) of a started "
-                           "campaign; run with --allow-replace to stop it, keep it under another name and create "
-                           "it anew, or declare `state: stopped` first", spec.source)
+        b.error(scope.key, f"campaign {spec.name!r} is {observed.status} and the backend refuses edits ({what}) "
+                           f"of a {observed.status} campaign; run with --allow-replace to stop it, keep it under "
+                           "another name and create it anew, or declare `state: stopped` first", spec.source)
         return
     archived = f"{spec.name}-replaced-{observed.id[:8]}"
     stop = b.add(Action(scope.action_id("replace", "stop-campaign"), Verb.STOP_CAMPAIGN, scope.key, scope.backend,
@@ -195,9 +205,9 @@ def _plan_replace(scope: IotScope, b: PlanBuilder, observed: ObservedIotCampaign
     _plan_create(scope, b, spec.state, (rename,))
 
 
-def _plan_start(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, status: str,
+def _plan_start(scope: CampaignScope, b: PlanBuilder, campaign_id: CampaignId, status: str,
                 after: tuple[str, ...], *, new: bool) -> None:
-    traits = scope.inp.traits[scope.backend]
+    traits = scope.traits
     needs_approval = status in traits.approval_states or (new and _approval_required(scope))
     if needs_approval and scope.spec.approval is Approval.MANUAL:
         b.noop(scope.key, "waiting for manual approval before it can start")
@@ -209,7 +219,7 @@ def _plan_start(scope: IotScope, b: PlanBuilder, campaign_id: CampaignId, status
                  {"campaign_id": campaign_id}, after, f"declared running, is {status}"))
 
 
-def _approval_required(scope: IotScope) -> bool:
+def _approval_required(scope: CampaignScope) -> bool:
     backend = scope.inp.desired.backends[scope.backend]
     return bool(backend.options.get("approvalRequired", False))
 
@@ -229,7 +239,7 @@ def _plan_prune(inp: PlanInput, b: PlanBuilder, backend: str, observation: Backe
             continue
         base = f"{backend}/prune/{campaign.id}"
         after: tuple[str, ...] = ()
-        if campaign.status == STARTED:
+        if campaign.status == inp.traits[backend].lifecycle.started:
             after = (b.add(Action(f"{base}/stop-campaign", Verb.STOP_CAMPAIGN, key, backend,
                                   {"campaign_id": campaign.id}, reason="removed from git (--prune)",
                                   destructive=True)),)

@@ -1,4 +1,5 @@
-"""Planning for SMS campaigns: whether to send now, how much, and what the ledger says so far.
+"""Planning for SMS sends (any backend whose campaigns are SMS): whether to send now, how much, and what
+the ledger says so far.
 
 - active and inside its sending window (active period, outside quiet hours): one ``send-sms`` action
   with the number to send and the time it takes at the declared rate; messages whose fate was lost
@@ -33,7 +34,7 @@ def eta(count: int, rate: float | None) -> str:
     return f", about {seconds / 60:.0f} min at {rate:g}/s" if seconds >= 90 else f", about {seconds:.0f} s at {rate:g}/s"
 
 
-def plan_sms_backend(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
+def plan_sms_sends(inp: PlanInput, b: PlanBuilder, backend: str, observation: BackendObservation) -> None:
     for spec in sorted((c for c in inp.desired.campaigns_of(backend) if isinstance(c, SmsCampaignSpec)),
                        key=lambda c: c.name):
         _plan_campaign(inp, b, backend, spec)

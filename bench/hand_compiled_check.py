@@ -1,18 +1,18 @@
-"""A fast yes/no check compiled from our JSON Schemas, so that valid documents skip jsonschema.
+"""The retired schema fast path, kept only so that ``validate_bench.py`` can measure it beside jsonschema_rs.
 
-jsonschema takes about half a millisecond per document, which alone would cap validation near
-2,000 documents per second. Most documents are valid, so each schema is compiled once into nested
-closures that answer "certainly valid?" in a few microseconds. The answer is conservative: it may
-say False for a valid document (jsonschema then decides and explains), never True for an invalid
-one. Only the keywords our schemas use are supported; any other keyword fails compilation, so a
-schema change cannot silently weaken the check (a test compiles every schema).
+Until issue 18 the loader compiled each JSON Schema by hand into nested closures answering "certainly
+valid?" in a few microseconds, with an allow-list of the keywords our schemas use (any other keyword
+failed compilation). ``reconciler.load.schema_check`` now asks jsonschema_rs' compiled validator
+instead; nothing in ``reconciler/`` imports this module. The answer is conservative: it may say False
+for a valid document, never True for an invalid one.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from reconciler.load.schema_check import ecma_pattern
 
 Check = Callable[[Any], bool]
 FormatTest = Callable[[str], bool]
@@ -46,14 +46,6 @@ def _all_of(tests: list[Check]) -> Check:
         first, second = tests
         return lambda value: first(value) and second(value)
     return lambda value: all(test(value) for test in tests)
-
-
-def ecma_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a schema pattern with ECMA-262's meaning of a final ``$`` (the very end, as editors see
-    it), not Python's (also before a final newline, which would let ``name: "fw\n"`` through)."""
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    return re.compile(pattern)
 
 
 def _reject(_value: Any) -> bool:

@@ -1,0 +1,45 @@
+"""``bench/growth.py``'s verdict: a cost that grows faster than the fleet is flagged, a linear one is not,
+a figure that is already a ratio must stay flat; and the plot draws every measured cost."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import growth  # noqa: E402  (a script of bench/, importable once bench/ is on the path)
+
+RESULTS = [
+    {"gateways": 1_000, "plan_first_s": 0.1, "noop_reads": 430, "converge_ideal": 1.1, "sandbox_rss_mb": {"a": 50.0}},
+    {"gateways": 10_000, "plan_first_s": 2.0, "noop_reads": 4_233, "converge_ideal": 1.5,
+     "sandbox_rss_mb": {"a": 60.0}},
+]
+
+
+def test_a_cost_growing_faster_than_the_fleet_is_flagged_and_a_linear_one_is_not() -> None:
+    steps = {name: found[0] for name, found in growth.growth(RESULTS).items()}
+    assert (steps["plan_first_s"]["ratio"], steps["plan_first_s"]["ok"]) == (20.0, False)
+    assert (steps["noop_reads"]["ratio"], steps["noop_reads"]["ok"]) == (9.84, True)
+    assert (steps["sandbox_rss_mb"]["ratio"], steps["sandbox_rss_mb"]["ok"]) == (1.2, True)  # summed per simulator
+
+
+def test_a_ratio_must_stay_flat() -> None:
+    assert growth.growth(RESULTS)["converge_ideal"][0]["ok"] is False  # 1.1 -> 1.5 is more than 1.2x
+
+
+def test_the_fleet_of_issue_19_is_the_100k_size() -> None:
+    spec = growth.growth_spec(100_000)
+    assert (spec.iot_campaigns, spec.gateways_per_campaign, spec.yate_campaigns, spec.participants,
+            spec.sms_recipients, spec.recurring_windows) == (50, 2_000, 20, 5_000, 1_000_000, True)
+    small = growth.growth_spec(1_000)
+    assert (small.iot_campaigns, small.gateways, small.yate_campaigns, small.participants) == (1, 1_000, 1, 1_000)
+
+
+def test_the_plot_draws_each_measured_cost_on_log_axes() -> None:
+    drawn = growth.svg(RESULTS)
+    assert drawn.startswith("<svg") and drawn.rstrip().endswith("</svg>")
+    assert ">plan_first_s</text>" in drawn and ">noop_reads</text>" in drawn
+    assert ">converge_s</text>" not in drawn  # not measured: not drawn
+    assert growth.svg(RESULTS[:1]) == ""  # one size has no slope
