@@ -15,7 +15,7 @@ scripts (and different days) compare. The fleet (parameters adjustable, see ``Fl
 Backends point at a sandbox on ``port_base + 1..4`` (YateOTA, IoT, Ogangi, SMS gateway, as
 ``reconcile sandbox`` orders them); ``fleet_sandbox.py`` starts the simulators that hold this fleet.
 
-    .venv/bin/python bench/fleet.py --out DIR [--port-base N] [--iot-campaigns 20] [--quick] ...
+    .venv/bin/python bench/fleet.py --out DIR [--port-base N] [--iot-campaigns 20] [--quick | --large] ...
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from reconciler.sandbox import fleet_repo
 from reconciler.sandbox.fleet_repo import FIRST_YATE_CAMPAIGN, Endpoints, FleetSpec, gateway_ids
 
-__all__ = ["BENCH_DIR", "FIRST_YATE_CAMPAIGN", "FLEET_ENV", "PROJECT_DIR", "PYTHON", "QUICK", "WINDOWS", "FleetSpec",
+__all__ = ["BENCH_DIR", "FIRST_YATE_CAMPAIGN", "FLEET_ENV", "LARGE", "PROJECT_DIR", "PYTHON", "QUICK", "WINDOWS", "FleetSpec",
            "add_spec_arguments", "gateway_ids", "reconcile_env", "spec_arguments", "spec_from", "wait_until",
            "write_fleet", "write_sms_repo"]
 
@@ -46,6 +46,10 @@ CLI_FIELDS = ("iot_campaigns", "gateways_per_campaign", "override_share", "yate_
 
 QUICK = FleetSpec(iot_campaigns=4, gateways_per_campaign=20, yate_campaigns=2, participants=200,
                   sms_recipients=500, ogangi_recipients=50)
+#: the large fleet of issue 19 (``growth.py``'s 100k size): 50 IoT campaigns x 2,000 gateways under recurring
+#: windows, 10% overrides; 20 YateOTA campaigns x 5,000 participants; 1,000,000 SMS-gateway recipients
+LARGE = FleetSpec(iot_campaigns=50, gateways_per_campaign=2_000, recurring_windows=True, yate_campaigns=20,
+                  participants=5_000, sms_recipients=1_000_000, ogangi_recipients=0)
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,9 +109,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="write the repository here")
     parser.add_argument("--port-base", type=int, default=18700)
     parser.add_argument("--quick", action="store_true", help="a small fleet")
+    parser.add_argument("--large", action="store_true", help="the large fleet (LARGE: 100,000 gateways)")
     add_spec_arguments(parser)
     args = parser.parse_args()
-    print(write_fleet(spec_from(args, quick=args.quick), args.out, port_base=args.port_base))
+    spec = replace(LARGE, **{n: getattr(args, n) for n in CLI_FIELDS if getattr(args, n) is not None}) \
+        if args.large else spec_from(args, quick=args.quick)
+    print(write_fleet(spec, args.out, port_base=args.port_base))
 
 
 if __name__ == "__main__":

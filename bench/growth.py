@@ -91,14 +91,14 @@ def captured_pass(request: PassRequest, root: Path) -> tuple[PassResult, PlanInp
         return original(inp)
 
     env = reconcile_env()
-    reconcile_module.plan = keeping  # type: ignore[assignment]
+    reconcile_module.plan = keeping
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=env, redactor=Redactor(),
                                       base_dir=root))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
-        reconcile_module.plan = original  # type: ignore[assignment]
+        reconcile_module.plan = original
     if not seen or result.plan is None:
         raise SystemExit(f"the pass did not plan: {[str(d) for d in result.diagnostics][:3]}")
     return result, seen[0], wall, cpu
@@ -267,8 +267,10 @@ def svg(results: Sequence[Mapping[str, Any]]) -> str:
     SVG (no plotting library in the project's dependencies)."""
     width, height, left, right, top, bottom = 640, 420, 60, 170, 30, 50
     sizes = [float(r["gateways"]) for r in results]
-    series = {name: [(s, scalar(r.get(name))) for s, r in zip(sizes, results, strict=True)] for name in PLOTTED}
-    series = {n: [(s, v) for s, v in pts if v] for n, pts in series.items()}
+    series: dict[str, list[tuple[float, float]]] = {}
+    for name in PLOTTED:
+        measured = [(s, scalar(r.get(name))) for s, r in zip(sizes, results, strict=True)]
+        series[name] = [(s, v) for s, v in measured if v]  # a log axis has no place for 0 or None
     values = [v for pts in series.values() for _, v in pts if v]
     if not values or len(sizes) < 2:
         return ""

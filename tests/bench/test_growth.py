@@ -9,7 +9,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
-import growth  # noqa: E402  (a script of bench/, importable once bench/ is on the path)
+import fleet  # noqa: E402  (scripts of bench/, importable once bench/ is on the path)
+import growth  # noqa: E402
 
 RESULTS = [
     {"gateways": 1_000, "plan_first_s": 0.1, "noop_reads": 430, "converge_ideal": 1.1, "sandbox_rss_mb": {"a": 50.0}},
@@ -33,6 +34,7 @@ def test_the_fleet_of_issue_19_is_the_100k_size() -> None:
     spec = growth.growth_spec(100_000)
     assert (spec.iot_campaigns, spec.gateways_per_campaign, spec.yate_campaigns, spec.participants,
             spec.sms_recipients, spec.recurring_windows) == (50, 2_000, 20, 5_000, 1_000_000, True)
+    assert spec == fleet.LARGE  # bench/fleet.py --large writes the same fleet
     small = growth.growth_spec(1_000)
     assert (small.iot_campaigns, small.gateways, small.yate_campaigns, small.participants) == (1, 1_000, 1, 1_000)
 
