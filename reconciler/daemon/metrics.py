@@ -22,8 +22,9 @@ class DaemonMetrics:
                                 ["backend", "status"], registry=r)
         self.ledger = Gauge("reconcile_ledger_messages", "Send-ledger rows by campaign and state",
                             ["campaign", "state"], registry=r)
-        self.drift = Counter("reconcile_drift_corrections_total", "Resync passes that had to change something",
-                             registry=r)
+        self.drift = Counter("reconcile_drift_corrections_total",
+                             "Passes that put back what was changed outside git (notify.drift's rule: not a send "
+                             "going on, a rollout wave or an active period's edge)", registry=r)
         self.revision = Gauge("reconcile_applied_revision_info", "The git revision last applied", ["revision"],
                               registry=r)
         self.webhooks = Counter("reconcile_webhooks_total", "Webhook deliveries by source and result",

@@ -35,11 +35,14 @@ from reconciler.daemon.sends import BackgroundSends
 from reconciler.daemon.scope import DECLARATION_TRIGGERS, LastSeen, backend_prints, changed_backends
 from reconciler.daemon.triggers import PassTrigger, every, fire_after, watch_files
 from reconciler.daemon.webhooks import WebhookReceivers
+from reconciler.engine.execute import Outcome
 from reconciler.engine.progress_report import campaign_progress
 from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desired
 from reconciler.load import load_desired_state
 from reconciler.notify.deliver import Deliverer
-from reconciler.notify.drift import drift_baseline
+from reconciler.notify.drift import drift_baseline, drift_corrections
+from reconciler.notify.enqueue import facts_of
+from reconciler.notify.facts import DriftBaseline
 from reconciler.model import DesiredState, Kind, ResourceKey
 from reconciler.secrets import Redactor
 from reconciler.engine.store_access import request_bound
@@ -307,7 +310,7 @@ class WatchService:
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
             return
         self.declared_prints = declared
-        self._record(result, prints, reasons, time.monotonic() - started, scope)
+        self._record(result, prints, reasons, time.monotonic() - started, scope, drift)
 
     def _deliverer(self) -> Deliverer:
         """Sends the outbox's notifications while this daemon is the writer (``reconciler.notify.deliver``)."""
@@ -339,16 +342,17 @@ class WatchService:
         return self.last_good
 
     def _record(self, result: PassResult, prints: dict[Any, str], reasons: set[str], seconds: float,
-                scope: set[str] | None) -> None:
+                scope: set[str] | None, drift: DriftBaseline | None = None) -> None:
         self.passes += 1
+        corrected = {o.action.id for o in self._drift_corrections(result, drift)}
         self._remember(result, scope)
-        self.dashboard.feed.pass_done(result, reasons, seconds, scope)
+        self.dashboard.feed.pass_done(result, reasons, seconds, scope, corrected)
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.passes.labels("ok" if result.ok else "failed").inc()
         if result.report is not None:
             self.metrics.record_report(result.report)
             self.health.record(result.report, prints, self.clock.now().timestamp())
-            if "resync" in reasons and result.report.outcomes:
+            if corrected:
                 self.metrics.drift.inc()
         ledger = self.ledger()
         if ledger is not None and self.last_good is not None:
@@ -362,10 +366,17 @@ class WatchService:
         for outcome in result.report.outcomes if result.report else ():  # what was done, by name, not a count
             log.info("action.done", verb=outcome.action.verb.value, resource=str(outcome.key),
                      outcome=outcome.status.value, reason=outcome.action.reason,
-                     drift_correction="resync" in reasons, message=outcome.message[:300])
+                     drift_correction=outcome.action.id in corrected, message=outcome.message[:300])
         log.info("pass.done", reasons=sorted(reasons), seconds=round(seconds, 3), actions=actions, ok=result.ok,
                  backends=sorted(scope) if scope is not None else "all",
                  diagnostics=[d.format() for d in result.diagnostics][:20])
+
+    def _drift_corrections(self, result: PassResult, drift: DriftBaseline | None) -> tuple[Outcome, ...]:
+        """The pass's actions that put back what changed outside git (``notify.drift``'s rule, the one its
+        ``drift.corrected`` notifications use): not a send it steers, a wave step or an active period's edge."""
+        if drift is None or result.report is None or result.desired is None:
+            return ()
+        return drift_corrections(facts_of(result, now=self.last_pass_at or self.clock.now(), drift=drift))
 
     def _remember_stranded(self, result: PassResult, scope: set[str] | None) -> None:
         """Stranded gateways per campaign, as the last pass that visited its backend found them."""

@@ -6,9 +6,17 @@ each backend's limits allow, and turns every failure into an ``Outcome``.
   raises, a bug included (an unexpected one is logged with its type and where it was raised, scrubbed of
   secrets), except those that must stop the whole run: a lost writer lease, and cancellation or interrupt
   (``CancelledError``, ``KeyboardInterrupt`` and ``SystemExit`` are not ``Exception``: never caught here);
+  the run's other actions in flight are then cancelled;
 - ``Produced`` references (e.g. the id of a campaign created earlier in the plan) are filled in first;
 - what must be remembered (inventory, last-applied write-only values, attempts) is recorded in the
   state store as outcomes arrive.
+
+Memory stays flat in the plan's size (a 100,000-gateway fleet plans some 215,000 actions): no task or event
+per action, but Kahn's bookkeeping, an integer per action (dependencies not finished yet) and the list of
+who waits on it. An action whose last dependency finished goes to its backend's ready queue, which a
+bounded pool of workers drains (``WORKERS_PER_BACKEND``); what a backend is sent at once stays bounded by
+its client (``limits.concurrency``, ``BackendHttp``), the workers only bound what waits for that gate. One
+pool per backend: a slow backend never holds up another's actions.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +45,11 @@ from reconciler.state.store import InventoryEntry, StateStore
 
 log = structlog.get_logger("reconciler.engine")
 APPLIED_FLUSH_EVERY = 500
+#: workers draining one backend's ready queue: the most ``limits.concurrency`` allows (1-256), so the
+#: client's gate, not the pool, is what bounds a backend's requests in flight
+WORKERS_PER_BACKEND = 256
+#: a worker lets the event loop run (signals, the daemon's endpoints) at least every so many actions
+YIELD_EVERY = 64
 #: characters of an unexpected exception's message an outcome keeps (a bug may put a whole reply in one)
 MAX_UNEXPECTED_MESSAGE = 500
 
@@ -92,41 +106,153 @@ async def _adopt(action: Action) -> Mapping[str, Any]:
     return {"campaign_id": action.params["campaign_id"]}
 
 
+class DependencyGraph:
+    """Kahn's bookkeeping for one plan: per action (by its index in the plan) the number of dependencies
+    not finished yet, and the actions that wait on it. A plan that names an action it does not hold is a
+    planner bug: refused here rather than left waiting forever."""
+
+    def __init__(self, actions: tuple[Action, ...]) -> None:
+        self.index = {a.id: i for i, a in enumerate(actions)}
+        if len(self.index) != len(actions):
+            raise ValueError("the plan holds two actions with one id")
+        self.waiting = [len(a.depends_on) for a in actions]
+        self.dependents: dict[int, list[int]] = {}
+        for i, action in enumerate(actions):
+            for dep in action.depends_on:
+                if dep not in self.index:
+                    raise ValueError(f"action {action.id} depends on {dep}, which the plan does not hold")
+                self.dependents.setdefault(self.index[dep], []).append(i)
+
+    def finished(self, i: int) -> list[int]:
+        """Action ``i`` finished: the actions whose last dependency it was, in plan order."""
+        ready = []
+        for j in self.dependents.pop(i, ()):
+            self.waiting[j] -= 1
+            if self.waiting[j] == 0:
+                ready.append(j)
+        return ready
+
+
 class Executor:
     """Runs one plan. Create a new one per plan."""
 
     def __init__(self, *, writers: Mapping[str, Writer], store: StateStore | None, redactor: Redactor,
                  progress: ProgressSink | None = None,
-                 performers: Mapping[Verb, Callable[[Action], Awaitable[Mapping[str, Any]]]] | None = None) -> None:
+                 performers: Mapping[Verb, Callable[[Action], Awaitable[Mapping[str, Any]]]] | None = None,
+                 workers_per_backend: int = WORKERS_PER_BACKEND) -> None:
         self._writers = writers
         self._performers = dict(performers or {})
         self._store = store
         self._redactor = redactor
         self._progress = progress
-        self._done: dict[str, asyncio.Event] = {}
-        self._outcomes: dict[str, Outcome] = {}
+        self._workers_per_backend = max(1, workers_per_backend)
+        self._actions: tuple[Action, ...] = ()
+        self._graph = DependencyGraph(())
+        self._outcomes: list[Outcome | None] = []
+        self._queues: dict[str, asyncio.Queue[int]] = {}
+        self._unfinished = 0  # actions without an outcome yet
+        self._in_hand = 0  # actions queued or being applied
+        self._all_finished = asyncio.Event()
+        self._fatal: BaseException | None = None  # what stops the run (a lost lease, cancellation, a bug)
+        self._stopping = False
         self._applied: list[tuple[str, str, str, str]] = []
 
     async def run(self, plan: Plan) -> ExecutionReport:
         started = time.monotonic()
-        self._done = {a.id: asyncio.Event() for a in plan.actions}
-        await asyncio.gather(*(self._run_one(a) for a in plan.actions))
+        self._start(plan.actions)
+        if self._unfinished:
+            await self._drain()
         self._flush_applied()
-        ordered = tuple(self._outcomes[a.id] for a in plan.actions)
+        ordered = tuple(o for o in self._outcomes if o is not None)
         return ExecutionReport(ordered, time.monotonic() - started)
 
-    async def _run_one(self, action: Action) -> None:
-        for dep in action.depends_on:
-            await self._done[dep].wait()
-        blocked = [d for d in action.depends_on if self._outcomes[d].status is not OutcomeStatus.SUCCEEDED]
-        if blocked:
-            outcome = Outcome(action, OutcomeStatus.SKIPPED, f"skipped: {blocked[0]} did not succeed")
-        else:
-            outcome = await self._apply(action)
-        self._outcomes[action.id] = outcome
-        self._done[action.id].set()
-        if self._progress is not None:
-            self._progress.done(outcome)
+    def _start(self, actions: tuple[Action, ...]) -> None:
+        """The graph, one ready queue per backend, and the actions that depend on nothing queued."""
+        self._actions, self._graph = actions, DependencyGraph(actions)
+        self._outcomes = [None] * len(actions)
+        self._unfinished = len(actions)
+        self._queues = {a.backend: asyncio.Queue() for a in actions}
+        for i, waiting in enumerate(self._graph.waiting):
+            if waiting == 0:
+                self._enqueue(i)
+        self._check_progress()
+
+    async def _drain(self) -> None:
+        """Work until every action has an outcome, or something stops the run (then re-raised here)."""
+        per_backend = Counter(a.backend for a in self._actions)
+        workers = [asyncio.create_task(self._work(self._queues[backend]))
+                   for backend, count in per_backend.items() for _ in range(min(count, self._workers_per_backend))]
+        try:
+            await self._all_finished.wait()
+        finally:
+            self._stopping = True
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _work(self, queue: asyncio.Queue[int]) -> None:
+        """One worker of one backend: applies what its queue holds until cancelled by ``_drain``."""
+        applied = 0
+        try:
+            while True:
+                i = await queue.get()
+                outcome = await self._apply(self._actions[i])
+                self._in_hand -= 1
+                self._settle(i, outcome)
+                applied += 1
+                if applied % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # actions that never wait (adopt) must not starve the loop
+        except BaseException as exc:
+            if not self._stopping:  # not the run's own end: an action or a bug stops the run
+                self._halt(exc)
+            raise
+
+    def _settle(self, i: int, outcome: Outcome) -> None:
+        """Record ``outcome`` of action ``i``; queue the dependents it was the last of, or skip them (and
+        theirs) when a dependency did not succeed."""
+        settled = [(i, outcome)]
+        while settled:
+            j, result = settled.pop()
+            self._outcomes[j] = result
+            self._unfinished -= 1
+            if self._progress is not None:
+                self._progress.done(result)
+            skipped = []
+            for ready in self._graph.finished(j):
+                blocked = self._blocked(ready)
+                if blocked is None:
+                    self._enqueue(ready)
+                else:
+                    skipped.append((ready, Outcome(self._actions[ready], OutcomeStatus.SKIPPED,
+                                                   f"skipped: {blocked} did not succeed")))
+            settled.extend(reversed(skipped))
+        self._check_progress()
+
+    def _blocked(self, i: int) -> str | None:
+        """The first dependency of action ``i`` that did not succeed, if any."""
+        for dep in self._actions[i].depends_on:
+            done = self._outcomes[self._graph.index[dep]]
+            if done is None or done.status is not OutcomeStatus.SUCCEEDED:
+                return dep
+        return None
+
+    def _enqueue(self, i: int) -> None:
+        self._in_hand += 1
+        self._queues[self._actions[i].backend].put_nowait(i)
+
+    def _check_progress(self) -> None:
+        """All done, or nothing left in hand while actions wait: a dependency cycle (a planner bug)."""
+        if self._unfinished == 0:
+            self._all_finished.set()
+        elif self._in_hand == 0:
+            self._halt(ValueError(f"{self._unfinished} actions wait on each other (a dependency cycle)"))
+
+    def _halt(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self._all_finished.set()
 
     async def _apply(self, planned: Action) -> Outcome:
         started = time.monotonic()
@@ -175,7 +301,10 @@ class Executor:
     def _resolve(self, action: Action) -> Action:
         def value(v: Any) -> Any:
             if isinstance(v, Produced):
-                return self._outcomes[v.action_id].produced[v.field]
+                earlier = self._outcomes[self._graph.index[v.action_id]]
+                if earlier is None:
+                    raise KeyError(f"{v.action_id} has not finished")
+                return earlier.produced[v.field]
             if isinstance(v, list):
                 return [value(item) for item in v]
             return v

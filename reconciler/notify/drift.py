@@ -17,6 +17,7 @@ from datetime import datetime
 from reconciler.actions import Verb
 from reconciler.engine.execute import Outcome, OutcomeStatus
 from reconciler.model import DesiredState, Kind, NotificationEvent, ResourceKey
+from reconciler.notify.campaign_events import campaign_events
 from reconciler.notify.event import MAX_LISTED, Event, Found, event_id, short
 from reconciler.notify.facts import DriftBaseline, PassFacts
 from reconciler.planner.timing import outside_active_period
@@ -31,16 +32,8 @@ RESTORING = RUN_STATE | frozenset({
 def drift_events(facts: PassFacts, found: Found) -> None:
     """One event per resource whose drift this pass corrected (``campaign_events`` ran first: it knows
     which rollouts halted or advanced)."""
-    baseline = facts.drift
-    if baseline is None:
-        return
-    corrected: dict[ResourceKey, list[Outcome]] = {}
-    for outcome in facts.outcomes():
-        if outcome.status is OutcomeStatus.SUCCEEDED and outcome.key in baseline.resources \
-                and _restores(facts, found, baseline, outcome):
-            corrected.setdefault(outcome.key, []).append(outcome)
     kind = NotificationEvent.DRIFT_CORRECTED
-    for key, outcomes in sorted(corrected.items()):
+    for key, outcomes in sorted(corrected_by_resource(facts, found).items()):
         verbs = sorted({o.action.verb.value for o in outcomes})
         campaign = key.name if key.kind is Kind.CAMPAIGN else None
         found.add(Event(kind, event_id(kind.value, key, *sorted(o.action.id for o in outcomes), facts.now.isoformat()),
@@ -48,6 +41,32 @@ def drift_events(facts: PassFacts, found: Found) -> None:
                         backend=outcomes[0].action.backend, resource=str(key), severity="warning",
                         details={"actions": [{"verb": o.action.verb.value, "reason": short(o.action.reason)}
                                              for o in outcomes[:MAX_LISTED]], "count": len(outcomes)}))
+
+
+def corrected_by_resource(facts: PassFacts, found: Found) -> dict[ResourceKey, list[Outcome]]:
+    """The pass's actions that corrected drift, by resource (none without a baseline: an apply)."""
+    baseline = facts.drift
+    corrected: dict[ResourceKey, list[Outcome]] = {}
+    if baseline is None:
+        return corrected
+    for outcome in facts.outcomes():
+        if outcome.status is OutcomeStatus.SUCCEEDED and outcome.key in baseline.resources \
+                and _restores(facts, found, baseline, outcome):
+            corrected.setdefault(outcome.key, []).append(outcome)
+    return corrected
+
+
+def drift_corrections(facts: PassFacts) -> tuple[Outcome, ...]:
+    """The actions of one pass that corrected drift, for who counts them rather than notifies (the daemon's
+    ``reconcile_drift_corrections_total`` and its ``action.done`` logs): the rule of the ``drift.corrected``
+    event, so both agree. What it needs of ``campaign_events`` (rollouts halted, waves advanced in this pass)
+    is learnt in a scratch ``Found`` whose events are dropped. A send the pass only steers, a wave's
+    gateways, a run-state change at an active period's edge are not drift."""
+    if facts.drift is None or facts.plan is None or not facts.outcomes():
+        return ()
+    found = Found()
+    campaign_events(facts, found)
+    return tuple(o for outcomes in corrected_by_resource(facts, found).values() for o in outcomes)
 
 
 def _restores(facts: PassFacts, found: Found, baseline: DriftBaseline, outcome: Outcome) -> bool:

@@ -74,7 +74,7 @@ def fleet_snapshot(*, iot_campaigns: int = 2, gateways: int = 40, sms_campaigns:
         requests={"iot": RequestTally(100, 2, 50, 1), "yate": RequestTally(10, 0, 0, 0), "gw": RequestTally(5, 0, 5, 0)},
         passes_log=(PassRecord(at=NOW - timedelta(seconds=30), reasons=("resync",), backends=None, seconds=0.4,
                                ok=True, actions=(ActionRecord("start-campaign", "Campaign/fw-rollout-000",
-                                                              "succeeded"),)),
+                                                              "succeeded", drift=True),)),
                     PassRecord(at=NOW - timedelta(seconds=90), reasons=("files",), backends=("iot",), seconds=0.2,
                                ok=True)),
         changed_at={name: NOW - timedelta(seconds=5) for name in campaigns})

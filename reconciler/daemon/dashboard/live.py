@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -138,10 +138,12 @@ class DashboardFeed:
         self.passes: deque[PassRecord] = deque(maxlen=PASSES_KEPT)
         self.invalid: InvalidDeclarations | None = None
 
-    def pass_done(self, result: Any, reasons: Iterable[str], seconds: float, scope: Iterable[str] | None) -> None:
+    def pass_done(self, result: Any, reasons: Iterable[str], seconds: float, scope: Iterable[str] | None,
+                  corrected: Collection[str] = ()) -> None:
+        """Remember a pass; ``corrected`` are the ids of its actions that were drift corrections."""
         outcomes = result.report.outcomes if result.report is not None else ()
-        actions = tuple(ActionRecord(o.action.verb.value, str(o.key), o.status.value, o.message[:MESSAGE_CHARS])
-                        for o in outcomes)
+        actions = tuple(ActionRecord(o.action.verb.value, str(o.key), o.status.value, o.message[:MESSAGE_CHARS],
+                                     drift=o.action.id in corrected) for o in outcomes)
         self.passes.appendleft(PassRecord(at=datetime.now(UTC), reasons=tuple(sorted(reasons)),
                                           backends=tuple(sorted(scope)) if scope is not None else None,
                                           seconds=seconds, ok=bool(result.ok), actions=actions))

@@ -19,8 +19,6 @@ from reconciler.state.history import HistoryEntry
 from reconciler.traits import Lifecycle
 
 
-#: actions a pass repeats while work it started goes on: they say nothing about drift
-STEERING_VERBS = frozenset({"send-sms"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,7 @@ class ActionRecord:
     resource: str
     outcome: str
     message: str = ""
+    drift: bool = False  # it put back what changed outside git (the daemon's rule, ``notify.drift``)
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,9 @@ class PassRecord:
 
     @property
     def drift_correction(self) -> bool:
-        """A resync (not an edit) found something to change: the backends had drifted from git. A send the
-        pass only steers (``send-sms``: it goes on in the background) is not a correction."""
-        return "resync" in self.reasons and any(a.verb not in STEERING_VERBS for a in self.actions)
+        """The pass put back something changed outside git: the daemon's rule for its metric and its
+        ``drift.corrected`` notifications (a send it steers, a wave step or a window edge is not drift)."""
+        return any(a.drift for a in self.actions)
 
 
 @dataclass(frozen=True)
