@@ -7,12 +7,16 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.sandbox.run import RunningSandbox
 from reconciler.sandbox.testing import SandboxControls
+
+START_TIMEOUT_S = 60.0  # the longest a run may take to begin writing before its kill delay starts anyway
 
 
 @dataclass
@@ -21,11 +25,18 @@ class CrashRun:
     finished_early: int = 0
     delays: list[float] = field(default_factory=list)
 
-    def attempt(self, command: list[str], *, cwd: Path, env: dict[str, str], delay: float) -> bool:
+    def attempt(self, command: list[str], *, cwd: Path, env: dict[str, str], delay: float,
+                started: Callable[[], bool] | None = None) -> bool:
         """Run ``command``, SIGKILL it after ``delay`` seconds unless it finished first; record which
-        happened. True when it was killed."""
+        happened. True when it was killed. With ``started``, the delay counts from when ``started()`` first
+        holds (the process began writing), so a slow start-up on a busy machine cannot push every kill
+        before the work it is meant to interrupt."""
         self.delays.append(round(delay, 3))
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if started is not None:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while process.poll() is None and not started() and time.monotonic() < deadline:
+                time.sleep(0.02)
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:

@@ -101,7 +101,7 @@ def kill_and_restart(fleet: fl.Fleet, sandbox: RunningSandbox, *, kills: int, se
             fleet = grow(fleet, generation - 1, reschedule=reschedule)
         before = write_requests(sandbox)
         if log.attempt(fl.reconcile_command(fleet), cwd=fleet.root, env=fl.environment(),
-                       delay=rng.uniform(low, high)):
+                       delay=rng.uniform(low, high), started=lambda: write_requests(sandbox) > before):
             log.mid_apply += write_requests(sandbox) > before
     return fleet, log
 
@@ -138,7 +138,7 @@ def test_ota_fleet_survives_sigkill_without_duplicates(
     fleet = fl.write_fleet(tmp_path / "ops", sandbox, fl.spec(iot_campaigns=10, gateways_per_campaign=50),
                            store=long_run_store_url)
     SandboxControls.of(sandbox)["iot-campaigns"].faults(latency_ms=LATENCY_MS)
-    fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.8, high=2.6, reschedule=reschedule)
+    fleet, log = kill_and_restart(fleet, sandbox, kills=kills, seed=seed, low=0.0, high=1.8, reschedule=reschedule)
     final = fl.run_reconcile(fleet)
     check = fl.run_reconcile(fleet, "--dry-run", "--detailed-exitcode")
     found = fl.duplicates(sandbox)
