@@ -74,7 +74,8 @@ def test_two_applies_started_together_send_every_recipient_once(sandbox: Running
 
 def test_a_second_writer_is_refused_at_once_naming_the_holder(sandbox: RunningSandbox, tmp_path: Path,
                                                                store_url: str) -> None:
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=100)
+    # 10 s of sending: longer than a second process takes to start even on a loaded machine
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=40)
     first = apply(repo, store_url)
     eventually(lambda: lease_taken(store_url, tmp_path), timeout=30)
     code, output = finish(apply(repo, store_url), timeout=60)
@@ -87,7 +88,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_holder(sandbox: RunningSa
 
 def test_an_apply_while_the_daemon_sends_is_refused(sandbox: RunningSandbox, tmp_path: Path, store_url: str,
                                                     daemons: list[DaemonProcess]) -> None:
-    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=100)
+    repo = crash.sms_repo(tmp_path / "ops", sandbox, backend="gw", recipients=400, per_second=40)
     daemon = DaemonProcess(repo, str(repo), "--state", store_url, "--resync", "300", env=crash.environment())
     daemons.append(daemon)
     eventually(lambda: lease_taken(store_url, tmp_path), timeout=30)
