@@ -87,7 +87,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt, 30))  # 2**1100 would overflow a float
         return rng.uniform(ceiling / 2, ceiling)
 
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from reconciler.backends.http import parse_retry_after
+from reconciler.backends.http import RetryPolicy, parse_retry_after
 from reconciler.errors import SecretError, StateStoreError
 from reconciler.model import DesiredState, NotificationSpec
 from reconciler.notify.payload import render_body, request_headers
@@ -51,18 +51,18 @@ APPLY_BUDGET_SECONDS = 5.0  # how long an apply spends delivering at its end
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter (half to full of the ceiling), capped; ``Retry-After`` wins."""
+class DeliveryPolicy:
+    """How a notification is retried: the backends' backoff with jitter (``Retry-After`` wins), in slower
+    steps, until the event is ``max_age`` old; then it is given up (marked failed)."""
 
-    base_delay: float = 2.0
-    max_delay: float = 300.0
-    max_retry_after: float = 3600.0
-    max_age: float = 24 * 3600.0  # an event older than this is given up (marked failed)
+    backoff: RetryPolicy = RetryPolicy(base_delay=2.0, max_delay=300.0, max_retry_after=3600.0)
+    max_age: float = 24 * 3600.0
 
     def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> float:
-        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempts, 30))
-        delay = rng.uniform(ceiling / 2, ceiling)
-        return max(delay, min(retry_after, self.max_retry_after)) if retry_after is not None else delay
+        """The backoff, or the receiver's ``Retry-After`` when it is longer: a ``Retry-After: 0`` never turns
+        the outbox into a tight loop against a struggling receiver."""
+        backoff = self.backoff.delay(attempts, None, rng)
+        return backoff if retry_after is None else max(backoff, self.backoff.delay(attempts, retry_after, rng))
 
 
 class Verdict(StrEnum):
@@ -92,7 +92,7 @@ class Deliverer:
     """Sends due outbox rows. ``desired`` gives the declarations in force (the daemon's last good load)."""
 
     def __init__(self, *, db: Database, lease: WriterLease | None, desired: Callable[[], DesiredState | None],
-                 environ: Mapping[str, str], redactor: Redactor, policy: RetryPolicy = RetryPolicy(),
+                 environ: Mapping[str, str], redactor: Redactor, policy: DeliveryPolicy = DeliveryPolicy(),
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.outbox = Outbox(db)
@@ -138,10 +138,10 @@ class Deliverer:
                     return
                 except StateStoreError as exc:
                     log.error("notification.store_failed", error=self.redactor.scrub(str(exc)))
-                    next_due = self.clock() + self.policy.base_delay
+                    next_due = self.clock() + self.policy.backoff.base_delay
                 except Exception as exc:  # noqa: BLE001 - a background task must say why, not die silently
                     log.error("notification.deliverer_failed", error=self.redactor.scrub(f"{type(exc).__name__}: {exc}"))
-                    next_due = self.clock() + self.policy.max_delay
+                    next_due = self.clock() + self.policy.backoff.max_delay
                 timeout = None if next_due is None else max(next_due - self.clock(), 0.05)
                 await _first_of(stop, wake, timeout=timeout)
         finally:

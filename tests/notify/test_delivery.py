@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 
 from reconciler.engine.store_access import open_writer
 from reconciler.model import DesiredState, NotificationEvent, NotificationFormat, NotificationSpec
-from reconciler.notify.deliver import Deliverer, RetryPolicy
+from reconciler.backends.http import RetryPolicy
+from reconciler.notify.deliver import Deliverer, DeliveryPolicy
 from reconciler.notify.payload import signature_matches
 from reconciler.secrets import Redactor, SecretRef
 from reconciler.state.outbox import NewDelivery, Outbox
@@ -63,7 +64,8 @@ def queue(store: Store, clock: Clock, *ids: str) -> None:
 def deliverer(store: Store, desired: DesiredState, clock: Clock, redactor: Redactor | None = None) -> Deliverer:
     return Deliverer(db=store.db, lease=store.lease, desired=lambda: desired, environ=ENV,
                      redactor=redactor or Redactor(), clock=clock, rng=random.Random(1),
-                     policy=RetryPolicy(base_delay=2.0, max_delay=60.0, max_age=3600.0))
+                     policy=DeliveryPolicy(RetryPolicy(base_delay=2.0, max_delay=60.0, max_retry_after=3600.0),
+                                           max_age=3600.0))
 
 
 async def test_each_event_arrives_once_signed_with_its_id(store: Store, receiver: Receiver) -> None:
