@@ -27,17 +27,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
 
+from canned_server import canned_server
 from reconciler.backends.http import BackendHttp
 from reconciler.backends.http_transport import KeepAliveTransport
 from reconciler.model import BackendLimits
@@ -53,28 +52,9 @@ CONCURRENCY = (1, 16)
 Send = Callable[[str], Awaitable[object]]
 
 
-def serve(port_out: Connection) -> None:
-    """The loopback server (its own process): reads each request (head and Content-Length body), replies."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        await reader.readexactly(int(line[15:]))
-                writer.write(REPLIES[head.split(b" ", 1)[0]])
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=64)
-        port_out.send(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(main())
+def reply_for(head: bytes) -> bytes:
+    """The canned reply for a request: by its method."""
+    return REPLIES[head.split(b" ", 1)[0]]
 
 
 def _json(response: httpx.Response) -> Any:
@@ -196,15 +176,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 requests, one round")
     options = parser.parse_args()
     requests, rounds = (200, 1) if options.quick else (options.requests, options.rounds)
-    receiving, sending = multiprocessing.Pipe(duplex=False)
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(sending,), daemon=True)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{receiving.recv()}"
+    with canned_server(reply_for) as url:
         results: dict[str, object] = dict(asyncio.run(figures(url, requests, rounds)))
-    finally:
-        server.terminate()
-        server.join()
     results.update(requests=requests, rounds=rounds)
     for name, value in results.items():
         print(f"{name}: {value}")

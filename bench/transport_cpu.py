@@ -22,19 +22,18 @@ import argparse
 import asyncio
 import importlib.util
 import json
-import multiprocessing
 import statistics
 import subprocess
 import sys
 import time
 import types
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import h11
 import httpx
 
+from canned_server import canned_server
 from reconciler.backends import http_transport
 from reconciler.backends.http_framing import parse_head
 
@@ -51,25 +50,9 @@ REPLIES = {
 }
 
 
-def serve(port_out: Connection) -> None:
-    """The loopback server (its own process): each request head is answered with ``REPLIES[path]``."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(REPLIES[head.split(b" ", 2)[1].strip(b"/").decode()])
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=64)
-        port_out.send(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(main())
+def reply_for(head: bytes) -> bytes:
+    """The canned reply for a request: ``REPLIES[path]``."""
+    return REPLIES[head.split(b" ", 2)[1].strip(b"/").decode()]
 
 
 def baseline_module() -> types.ModuleType | None:
@@ -169,15 +152,8 @@ def main() -> None:
         print(f"baseline: git revision {BASELINE} not found; measuring llhttp alone", file=sys.stderr)
     else:
         variants = {"hand": baseline, **variants}
-    receiving, sending = multiprocessing.Pipe(duplex=False)
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(sending,), daemon=True)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{receiving.recv()}"
+    with canned_server(reply_for) as url:
         figures: dict[str, object] = dict(asyncio.run(transport_figures(url, variants, requests, rounds)))
-    finally:
-        server.terminate()
-        server.join()
     figures.update(head_parse_figures(baseline, 2000 if options.quick else 20000))
     figures.update(requests=requests, rounds=rounds, baseline=BASELINE)
     for name, value in figures.items():
