@@ -86,8 +86,9 @@ class OgangiOptions:
 class OgangiClient:
     """One async method per seed method; every call goes through ``BackendHttp.call``."""
 
-    def __init__(self, http: BackendHttp, *, instance_id: str, options: OgangiOptions) -> None:
+    def __init__(self, http: BackendHttp, *, signer: OgangiSigner, instance_id: str, options: OgangiOptions) -> None:
         self.http = http
+        self._signer = signer
         self._instance = quote(instance_id, safe="")
         self._options = options
 
@@ -169,7 +170,7 @@ class OgangiClient:
         (ours: ``{"mobileNumber", "text", "carrier"?}``, text in clear)."""
         return await self.http.call(
             "POST",
-            f"rest/api/fireMessage/{self._instance}",
+            self._signer.sign(f"rest/api/fireMessage/{self._instance}"),
             operation="fireMessage",
             idempotent=False,
             parse=parse_fired,
@@ -196,7 +197,7 @@ class OgangiClient:
     async def _get(
         self, method: str, segments: Sequence[str], parse: Callable[[httpx.Response], T], *, idempotent: bool
     ) -> T:
-        path = "/".join([f"rest/api/{method}", self._instance, *segments])
+        path = self._signer.sign("/".join([f"rest/api/{method}", self._instance, *segments]))
         return await self.http.call(
             "GET", path, operation=method.removeprefix("tools/"), idempotent=idempotent, parse=parse
         )
@@ -264,10 +265,10 @@ def connect_client(
         raise _config_error(spec, "auth.privateKey must be a secret reference ({env: ...} or {file: ...})")
     private_key = resolve_secret(private_ref, base_dir=ctx.root, environ=ctx.environ, redactor=ctx.redactor)
     signer = OgangiSigner(public_key=_plain_auth(spec, "publicKey"), private_key=private_key)
-    http = BackendHttp.for_backend(spec, ctx, auth=signer, headers={"Accept": "application/xml"},
-                                   transport=transport, **http_options)
+    http = BackendHttp.for_backend(spec, ctx, headers={"Accept": "application/xml"}, transport=transport,
+                                   **http_options)
     instance_id = _plain_auth(spec, "instanceId")
-    return OgangiClient(http, instance_id=instance_id, options=OgangiOptions.from_spec(spec))
+    return OgangiClient(http, signer=signer, instance_id=instance_id, options=OgangiOptions.from_spec(spec))
 
 
 class OgangiReader:
