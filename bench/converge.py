@@ -2,7 +2,7 @@
 
 Figures (``measures.md``), each the median of ``--runs`` runs with min and max:
 - ``converge_ideal``: wall time of ``reconcile PATH`` (process start to exit) over the ideal of
-  ``ideal.py`` (goal <= 1.3);
+  ``ideal.py`` (goal <= 1.2, ``measures.md``; 1.3 is the large fleet's, in ``growth.py``);
 - ``requests_minimum``: requests the converge issued, from every simulator's ``/_sandbox/stats``, over
   the fewest the APIs allow (goal <= 1.05);
 - ``noop_writes``: write requests of the second run (goal 0); ``noop_converge``: its wall time over
@@ -31,7 +31,7 @@ from fleet_sandbox import FleetSandbox, fleet_sandbox, free_port_base
 from ideal import ideal_seconds, minimum_noop_reads, minimum_requests
 from measure import print_figures, run_reconciler, state_url, summarise
 
-GOALS = {"converge_ideal": 1.3, "requests_minimum": 1.05, "noop_writes": 0, "cpu_per_action_us": 100}
+GOALS = {"converge_ideal": 1.2, "requests_minimum": 1.05, "noop_writes": 0, "cpu_per_action_us": 100}
 GATEWAY_WRITES = {"POST /api/send_sms", "GET /api/stop_sms", "GET /api/set_port_info"}
 
 

@@ -65,7 +65,22 @@ FLAT = 1.2  # per 10x step, for a figure that is already a ratio
 GROWTH = {"load_cpu_s": "linear", "plan_first_s": "linear", "plan_noop_s": "linear", "dry_run_rss_mb": "linear",
           "converge_s": "linear", "converge_cpu_s": "linear", "converge_ideal": "flat", "requests_minimum": "flat", "noop_s": "linear",
           "noop_cpu_s": "linear", "noop_reads": "linear", "rest_cpu_s": "linear",
-          "rest_reads": "linear", "noop_reads_minimum": "flat", "sandbox_rss_mb": "linear"}
+          "rest_reads": "linear", "noop_reads_minimum": "flat", "sandbox_rss_mb": "linear", "converge_rss_mb": "linear"}
+LARGE_FLEET = 100_000
+#: ``measures.md``: converge/ideal <= 1.2 (<= 1.3 from the large fleet on), requests/minimum <= 1.05
+GOALS = {"converge_ideal": (1.2, 1.3), "requests_minimum": (1.05, 1.05)}
+
+
+def goal_of(figure: str, gateways: int) -> float:
+    standard, large = GOALS[figure]
+    return large if gateways >= LARGE_FLEET else standard
+
+
+def verdicts(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each size's converge/ideal and requests/minimum against its goal."""
+    return [{"gateways": r["gateways"], "figure": figure, "value": round(r[figure], 3),
+             "goal": goal_of(figure, r["gateways"]), "met": r[figure] <= goal_of(figure, r["gateways"])}
+            for r in results for figure in GOALS if isinstance(r.get(figure), int | float)]
 
 
 def growth_spec(gateways: int) -> FleetSpec:
@@ -338,6 +353,10 @@ def main() -> None:
                             converge=not args.skip_converge, log=log, profile=args.profile) for s in sizes]
     grown = growth(results)
     print_growth(results, grown)
+    goals = verdicts(results)
+    for verdict in goals:
+        print(f"{verdict['figure']} at {verdict['gateways']:,}: {verdict['value']} (goal <= {verdict['goal']}: "
+              f"{'met' if verdict['met'] else 'NOT met'})")
     drawn = svg(results)
     if drawn and args.svg:
         target = Path(args.svg)
@@ -345,7 +364,7 @@ def main() -> None:
         target.write_text(drawn, encoding="utf-8")
         print(f"plot: {target}")
     rounded = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results]
-    print(json.dumps({"sizes": sizes, "latency_ms": args.latency_ms, "results": rounded, "growth": grown,
+    print(json.dumps({"sizes": sizes, "latency_ms": args.latency_ms, "results": rounded, "growth": grown, "goals": goals,
                       "all_linear": all(s["ok"] for steps in grown.values() for s in steps)}))
 
 

@@ -18,7 +18,7 @@ EXPECTED = {
     "watch_latency.py": {"watch_p50_s", "watch_p95_s", "spread"},
     "sms_memory.py": {"dry_run_peak_rss_mb", "send_peak_rss_mb", "messages_per_s", "spread"},
     "run_all.py": {"quick", "goals", "results", "seconds"},
-    "growth.py": {"sizes", "results", "growth", "all_linear"},
+    "growth.py": {"sizes", "results", "growth", "goals", "all_linear"},
     "client_cpu.py": {"backendhttp_get_c1_us", "aiohttp_raw_get_c1_us", "aiohttp_seam_get_c1_us"},
     "transport_cpu.py": {"hand_small_c1_us", "llhttp_small_c1_us", "llhttp_chunked_c16_us"},
 }

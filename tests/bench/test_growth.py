@@ -45,3 +45,11 @@ def test_the_plot_draws_each_measured_cost_on_log_axes() -> None:
     assert ">plan_first_s</text>" in drawn and ">noop_reads</text>" in drawn
     assert ">converge_s</text>" not in drawn  # not measured: not drawn
     assert growth.svg(RESULTS[:1]) == ""  # one size has no slope
+
+
+def test_converge_over_ideal_is_held_to_1_2_below_the_large_fleet_and_1_3_from_it_on() -> None:
+    found = growth.verdicts([{"gateways": 10_000, "converge_ideal": 1.25, "requests_minimum": 1.04},
+                             {"gateways": 100_000, "converge_ideal": 1.25, "requests_minimum": 1.14}])
+    assert [(v["gateways"], v["figure"], v["goal"], v["met"]) for v in found] == [
+        (10_000, "converge_ideal", 1.2, False), (10_000, "requests_minimum", 1.05, True),
+        (100_000, "converge_ideal", 1.3, True), (100_000, "requests_minimum", 1.05, False)]
