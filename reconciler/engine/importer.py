@@ -197,9 +197,8 @@ def declared_files(paths: Sequence[Path], root: Path) -> list[Path]:
 
 
 def record_adoptions(store: Store | None, adoptions: Sequence[InventoryEntry]) -> int:
-    """Record each adoption in the inventory (under the writer lease); how many were recorded."""
+    """Record the adoptions in the inventory (under the writer lease, in one transaction); how many."""
     if store is None:
         return 0
-    for entry in adoptions:
-        store.state.record_created(entry)
+    store.state.record_all_created(adoptions)
     return len(adoptions)

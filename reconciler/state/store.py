@@ -14,7 +14,7 @@ planning and the executor records outcomes after each action. ``open_store`` ope
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,10 +52,19 @@ class StateStore:
         return StoreView(available=True, inventory=inventory, applied=applied, attempts=attempts)
 
     def record_created(self, entry: InventoryEntry) -> None:
+        """One resource just created: committed at once, before anything else is done with it."""
+        self.record_all_created([entry])
+
+    def record_all_created(self, entries: Sequence[InventoryEntry]) -> None:
+        """Resources found at once (an import's adoptions), in one transaction: one commit for all rather
+        than one per entry (600 adoptions took 0.3-2 s one by one)."""
+        now = _now()
+        rows = [(entry.backend, entry.kind, entry.name, entry.remote_id, now) for entry in entries]
+        if not rows:
+            return
         with self.db.write() as tx:
-            tx.run("INSERT INTO inventory (backend, kind, name, remote_id, created_at) VALUES (?, ?, ?, ?, ?) "
-                   "ON CONFLICT (backend, kind, remote_id) DO UPDATE SET name=excluded.name",
-                   (entry.backend, entry.kind, entry.name, entry.remote_id, _now()))
+            tx.many("INSERT INTO inventory (backend, kind, name, remote_id, created_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (backend, kind, remote_id) DO UPDATE SET name=excluded.name", rows)
 
     def forget(self, backend: str, kind: str, remote_id: str) -> None:
         with self.db.write() as tx:

@@ -69,6 +69,8 @@ def test_an_expired_lease_is_taken_over_and_the_old_writer_cannot_write(store_ur
         with pytest.raises(LeaseLostError):
             old.state.record_created(InventoryEntry("b", "campaign", "n", "1"))
         with pytest.raises(LeaseLostError):
+            old.state.record_all_created([InventoryEntry("b", "campaign", "n", "2")])
+        with pytest.raises(LeaseLostError):
             old.lease.renew()  # type: ignore[union-attr]
         with pytest.raises(LeaseLostError):
             old.lease.ensure_time(1.0)  # type: ignore[union-attr]
@@ -172,3 +174,19 @@ def test_a_version_1_sqlite_store_is_migrated_keeping_its_rows_and_keys(tmp_path
         assert [r.recipient for r in rows_after] == ["+4913"]
     finally:
         store.close()
+
+
+def test_adoptions_are_recorded_together_and_a_second_import_renames_rather_than_duplicates(
+        store_url: str, tmp_path: Path) -> None:
+    writer = open_writer(store_url, base_dir=tmp_path, command="reconcile import")
+    try:
+        writer.state.record_all_created([InventoryEntry("iot", "campaign", f"c{n}", str(n)) for n in range(300)])
+        writer.state.record_all_created([])
+        writer.state.record_all_created([InventoryEntry("iot", "campaign", "renamed", "7"),
+                                         InventoryEntry("iot", "package", "p", "7")])
+        inventory = writer.state.view().inventory
+        assert len(inventory) == 301
+        assert {(e.kind, e.name) for e in inventory if e.remote_id == "7"} == {("campaign", "renamed"),
+                                                                               ("package", "p")}
+    finally:
+        writer.close()
