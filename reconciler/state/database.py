@@ -24,10 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler.errors import StateStoreError
 
 #: the layout this code reads and writes; a store with a newer one is refused (written by a newer release)
-SCHEMA_VERSION = 4  # 2: the lease and derived ledger keys; 3: history; 4: the notification outbox
+SCHEMA_VERSION = 5  # 2: the lease and derived ledger keys; 3: history; 4: the notification outbox;
+#                    5: send generations (a released message is resent under a key of its own)
 
 #: every table and index is created IF NOT EXISTS, so migrating a store of an earlier version adds what it
-#: lacks (from 3: ``notify_outbox``, ``reconciler.state.outbox``) and leaves the rest as it is
+#: lacks (from 3: ``notify_outbox``, ``reconciler.state.outbox``; from 4: ``send_generations``,
+#: ``reconciler.state.ledger``) and leaves the rest as it is
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS lease (
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     UNIQUE (backend, campaign, recipient)
 );
 CREATE INDEX IF NOT EXISTS send_ledger_state ON send_ledger (backend, campaign, state);
+CREATE TABLE IF NOT EXISTS send_generations (
+    backend TEXT NOT NULL, campaign TEXT NOT NULL, recipient TEXT NOT NULL, generation BIGINT NOT NULL,
+    PRIMARY KEY (backend, campaign, recipient)
+);
 CREATE TABLE IF NOT EXISTS history (
     seq {seq}, at TEXT NOT NULL, at_epoch DOUBLE PRECISION NOT NULL, revision TEXT NOT NULL, who TEXT NOT NULL,
     command TEXT NOT NULL, seconds DOUBLE PRECISION NOT NULL, ok BIGINT NOT NULL, actions TEXT NOT NULL,

@@ -12,7 +12,11 @@ One row per (backend, campaign, recipient). Life of a row:
 
 The row's key is the idempotency key (the SMS gateway's integer ``user_id``), derived from the campaign and
 the recipient (``ledger_key``), so a store that has never seen a campaign can still ask the gateway
-whether a message went out before sending it. ``seq`` orders rows as they were written. Each row carries
+whether a message went out before sending it. A row ``release`` drops (the gateway abandoned the message
+queued, on a stop the campaign's brake asked for) bumps the recipient's generation (``send_generations``):
+the message sent when the campaign resumes is a new one to the gateway, under a key of its own, so the
+abandoned message's ``failed`` result is never read as the new one's, and a crash before the gateway took
+the new one is resolved by asking about the new key (absent: send again), not settled by the old result. ``seq`` orders rows as they were written. Each row carries
 the lease token of the writer that wrote it: ``dispatching`` rows of an earlier token are what a crashed
 or cut-off writer left. Writes are batched per send group and committed durably before the group goes
 out; the fates of the previous group ride along in the same commit. Every write is fenced
@@ -34,9 +38,12 @@ from reconciler.state.database import Database, Transaction
 KEY_BITS = 62
 
 
-def ledger_key(campaign: str, recipient: str) -> int:
-    """The row's key and the gateway's ``user_id``: the same in every store, so it can be asked about."""
-    digest = hashlib.sha256(f"{campaign}\x1f{recipient}".encode()).digest()
+def ledger_key(campaign: str, recipient: str, generation: int = 0) -> int:
+    """The row's key and the gateway's ``user_id``: the same in every store, so it can be asked about.
+    ``generation`` counts the recipient's released messages (0: the first message, keyed as before there
+    were generations)."""
+    name = f"{campaign}\x1f{recipient}" + (f"\x1f{generation}" if generation else "")
+    digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big") >> (64 - KEY_BITS) or 1
 
 
@@ -134,10 +141,11 @@ class SendLedger:
             _settle(tx, settle)
             _forget(tx, forget)
             newest = tx.one("SELECT COALESCE(MAX(seq), 0) FROM send_ledger")[0]  # type: ignore[index]
+            generations = self._generations(tx, backend, campaign, [s.recipient for s in sends])
             tx.many("INSERT INTO send_ledger (key, backend, campaign, recipient, content_hash, state, token, "
                     "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [(ledger_key(campaign, s.recipient), backend, campaign, s.recipient, s.content_hash,
-                      SendState.DISPATCHING.value, token, now) for s in sends])
+                    [(ledger_key(campaign, s.recipient, generations.get(s.recipient, 0)), backend, campaign,
+                      s.recipient, s.content_hash, SendState.DISPATCHING.value, token, now) for s in sends])
             rows = [_row(r) for r in tx.rows(f"SELECT {_COLUMNS} FROM send_ledger WHERE seq>? ORDER BY seq",
                                              (newest,))]
             missing = {s.recipient for s in sends} - {r.recipient for r in rows}
@@ -162,11 +170,23 @@ class SendLedger:
 
     def release(self, keys: Iterable[int]) -> None:
         """Drop rows whose message the backend abandoned queued (a stop the campaign's brake asked for):
-        it never left, so the recipient may be sent again when the campaign resumes."""
-        items = [(key,) for key in keys]
-        if items:
-            with self.db.write() as tx:
-                tx.many("DELETE FROM send_ledger WHERE key=? AND state IN ('accepted', 'failed')", items)
+        it never left, so the recipient may be sent again when the campaign resumes, as a new message
+        (the recipient's generation goes up in the same transaction: the next row gets a new key)."""
+        wanted = list(keys)
+        if not wanted:
+            return
+        with self.db.write() as tx:
+            released: list[tuple[str, str, str]] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                released += [(b, c, r) for b, c, r in tx.rows(
+                    f"SELECT backend, campaign, recipient FROM send_ledger WHERE key IN ({_marks(len(chunk))}) "
+                    "AND state IN ('accepted', 'failed')", chunk)]
+            tx.many("INSERT INTO send_generations (backend, campaign, recipient, generation) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (backend, campaign, recipient) DO UPDATE SET "
+                    "generation = send_generations.generation + 1", released)
+            tx.many("DELETE FROM send_ledger WHERE key=? AND state IN ('accepted', 'failed')",
+                    [(key,) for key in wanted])
 
     def forget_unknown(self, backend: str, campaign: str, recipients: Iterable[str]) -> None:
         """Drop ``unknown`` rows of these recipients: the campaign chose to risk a duplicate and resend."""
@@ -231,6 +251,17 @@ class SendLedger:
             chunk = list(recipients[start:start + 500])
             found |= {r[0] for r in tx.rows(f"SELECT recipient FROM send_ledger WHERE backend=? AND campaign=? "
                                             f"AND recipient IN ({_marks(len(chunk))})", [backend, campaign, *chunk])}
+        return found
+
+    @staticmethod
+    def _generations(tx: Transaction, backend: str, campaign: str, recipients: Sequence[str]) -> dict[str, int]:
+        """The generation of each of ``recipients`` that has had a message released (the others: 0)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(recipients), 500):
+            chunk = list(recipients[start:start + 500])
+            found.update((r, int(g)) for r, g in tx.rows(
+                f"SELECT recipient, generation FROM send_generations WHERE backend=? AND campaign=? "
+                f"AND recipient IN ({_marks(len(chunk))})", [backend, campaign, *chunk]))
         return found
 
     def campaigns(self) -> list[tuple[str, str]]:

@@ -4,6 +4,8 @@ nobody twice; a new text reaches every recipient not yet handed over. Counted at
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -73,6 +75,17 @@ def test_paused_stops_the_gateway_within_seconds_and_resuming_sends_the_rest_onc
     time.sleep(1.0)
     counts = left(sandbox)
     assert len(counts) == 240 and max(counts.values()) == 1, max(counts.values())
+    abandoned = [m for m in messages(sandbox) if m["abandoned"]]
+    assert abandoned, "the stop abandoned nothing queued: the resend was not tested"
+    resent = {m["number"]: m["user_id"] for m in messages(sandbox) if m["status"] in LEFT}
+    assert all(resent[m["number"]] != m["user_id"] for m in abandoned)  # a new message, a user_id of its own
+    assert daemon.terminate() == 0
+    final = subprocess.run(crash.reconcile_command(repo, f"sqlite:///{tmp_path / 'state.db'}"), cwd=repo,
+                           env=crash.environment(), capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "state.db") as db:  # the pass read every fate: the resends' are their own
+        states = Counter(state for (state,) in db.execute("SELECT state FROM send_ledger"))
+    assert sum(states.values()) == 240 and set(states) <= {"sent", "delivered"}, states
 
 
 def test_a_new_text_reaches_everyone_not_yet_handed_over_and_nobody_twice(

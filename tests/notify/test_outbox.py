@@ -90,7 +90,7 @@ def test_a_version_3_store_gains_the_outbox_when_a_writer_opens_it(store_url: st
         open_store(store_url, base_dir=tmp_path, writer=False)
     again = open_writer(store_url, base_dir=tmp_path, command="test")
     try:
-        assert again.db.version() == SCHEMA_VERSION == 4
+        assert again.db.version() == SCHEMA_VERSION == 5
         assert Outbox(again.db).enqueue([delivery("a")], now=1.0).added == 1
         assert [e.revision for e in again.history.entries()] == ["abc"]
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine.store_access import open_writer
+from reconciler.state.database import SCHEMA_VERSION
 from reconciler.state.ledger import NewSend, SendLedger, SendState, ledger_key
 from reconciler.state.store import Store
 
@@ -90,6 +91,42 @@ def test_forget_only_drops_rows_still_dispatching(ledger: SendLedger) -> None:
     assert [r.recipient for r in ledger.rows("gw", "c")] == ["4915100000001"]
 
 
+def test_a_released_message_is_sent_again_as_a_new_message_under_a_key_of_its_own(store_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """The gateway abandoned the queued message (a stop): its row is released, and the resend gets the
+    next generation's key, so the abandoned message's ``failed`` result is never taken for the resend's.
+    The generation survives a reopen and grows with each release; other recipients keep their keys."""
+    store = open_writer(store_url, base_dir=tmp_path, command="test")
+    try:
+        first, other = dispatch(store.ledger, "c", [NewSend("4915100000001", "h"), NewSend("4915100000002", "h")])
+        store.ledger.settle([(first.key, SendState.FAILED, "task-1", "stopped"),
+                             (other.key, SendState.ACCEPTED, "task-1", "")])
+        store.ledger.release([first.key, other.key + 1])  # a key with no row is ignored
+        [second] = dispatch(store.ledger, "c", [NewSend("4915100000001", "h")])
+    finally:
+        store.close()
+    reopened = open_writer(store_url, base_dir=tmp_path, command="test")
+    try:
+        reopened.ledger.settle([(second.key, SendState.ACCEPTED, "task-2", "")])
+        reopened.ledger.release([second.key])
+        [third] = dispatch(reopened.ledger, "c", [NewSend("4915100000001", "h")])
+        [fresh] = dispatch(reopened.ledger, "d", [NewSend("4915100000001", "h")])
+        assert [r.key for r in reopened.ledger.rows("gw", "c")] == [other.key, third.key]
+    finally:
+        reopened.close()
+    assert first.key == ledger_key("c", "4915100000001")
+    assert (second.key, third.key) == (ledger_key("c", "4915100000001", 1), ledger_key("c", "4915100000001", 2))
+    assert len({first.key, second.key, third.key}) == 3
+    assert fresh.key == ledger_key("d", "4915100000001")  # generations are per campaign
+
+
+def test_only_accepted_or_failed_rows_are_released(ledger: SendLedger) -> None:
+    [row] = dispatch(ledger, "c", [NewSend("4915100000001", "h")])
+    ledger.release([row.key])  # still dispatching: its fate is not known, it stays
+    assert [r.key for r in ledger.rows("gw", "c")] == [row.key]
+    assert dispatch(ledger, "c", [NewSend("4915100000001", "h")]) == []
+
+
 def test_counts_and_known_are_per_campaign(ledger: SendLedger) -> None:
     dispatch(ledger, "c1", [NewSend("4915100000001", "h")])
     dispatch(ledger, "c2", [NewSend("4915100000002", "h")])
@@ -121,3 +158,22 @@ def test_pages_walk_rows_in_write_order_up_to_a_sequence_number(ledger: SendLedg
     walked = [r.recipient for page in ledger.pages("gw", "c", [SendState.DISPATCHING], size=2, up_to=cut)
               for r in page]
     assert walked == [f"+49{i}" for i in range(5)]
+
+
+def test_a_version_4_store_gains_send_generations_and_keeps_its_rows(store_url: str, tmp_path: Path) -> None:
+    store = open_writer(store_url, base_dir=tmp_path, command="test")
+    [row] = dispatch(store.ledger, "c", [NewSend("4915100000001", "h")])
+    store.ledger.settle([(row.key, SendState.FAILED, "task-1", "stopped")])
+    with store.db.write() as tx:
+        tx.run("DROP TABLE send_generations")
+        tx.run("UPDATE schema_version SET version=4")
+    store.close()
+    again = open_writer(store_url, base_dir=tmp_path, command="test")
+    try:
+        assert again.db.version() == SCHEMA_VERSION == 5
+        assert [r.key for r in again.ledger.rows("gw", "c")] == [row.key]
+        again.ledger.release([row.key])
+        assert [r.key for r in dispatch(again.ledger, "c", [NewSend("4915100000001", "h")])] == [
+            ledger_key("c", "4915100000001", 1)]
+    finally:
+        again.close()
