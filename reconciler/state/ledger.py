@@ -16,11 +16,11 @@ whether a message went out before sending it. A row ``release`` drops (the gatew
 queued, on a stop the campaign's brake asked for) bumps the recipient's generation (``send_generations``):
 the message sent when the campaign resumes is a new one to the gateway, under a key of its own, so the
 abandoned message's ``failed`` result is never read as the new one's, and a crash before the gateway took
-the new one is resolved by asking about the new key (absent: send again), not settled by the old result. ``seq`` orders rows as they were written. Each row carries
-the lease token of the writer that wrote it: ``dispatching`` rows of an earlier token are what a crashed
-or cut-off writer left. Writes are batched per send group and committed durably before the group goes
-out; the fates of the previous group ride along in the same commit. Every write is fenced
-(``Database.write``).
+the new one is resolved by asking about the new key (absent: send again), not settled by the old result.
+``seq`` orders rows as they were written. Each row carries the lease token of the writer that wrote it:
+``dispatching`` rows of an earlier token are what a crashed or cut-off writer left. Writes are batched per
+send group and committed durably before the group goes out; the fates of the previous group ride along in
+the same commit. Every write is fenced (``Database.write``).
 """
 
 from __future__ import annotations
