@@ -13,7 +13,8 @@ Per size, against a sandbox holding that fleet (one process per simulator, ``--l
   ``--plan-runs``, on the observation of empty backends (every action planned) and of the converged
   fleet (nothing to do); the observation is read once, in this process, and only ``plan`` is timed;
 - ``dry_run_rss_mb``: peak RSS of ``reconcile --dry-run`` on empty backends (its own process);
-- ``converge_ideal`` and ``requests_minimum``: the converge from empty backends, as ``converge.py``;
+- ``converge_ideal``, ``requests_minimum`` (and ``requests_minimum_less_probe``: without the new store's
+  probe of the SMS gateway): the converge from empty backends, as ``converge.py``;
 - ``noop_s``, ``noop_cpu_s``, ``noop_reads``: the no-op resync (a second apply with nothing to do) in
   this process as the daemon runs it (no interpreter start-up), its wall time, CPU and requests;
   ``noop_reads_minimum`` is the same over ``ideal.minimum_noop_reads``; ``rest_*``: the same for a
@@ -48,6 +49,7 @@ from typing import Any
 from fleet import PROJECT_DIR, FleetSpec, reconcile_env, write_fleet
 from fleet_sandbox import FleetSandbox, fleet_sandbox, free_port_base
 from ideal import ideal_seconds, minimum_noop_reads, minimum_requests
+from converge import PROBE_ROUTE
 from measure import run_reconciler, state_url
 
 import reconciler.engine.reconcile as reconcile_module
@@ -63,7 +65,8 @@ LINEAR = 12.0  # per 10x step: "no faster than linear", with a margin for a shar
 FLAT = 1.2  # per 10x step, for a figure that is already a ratio
 #: figure -> how it must grow ("linear" or "flat")
 GROWTH = {"load_cpu_s": "linear", "plan_first_s": "linear", "plan_noop_s": "linear", "dry_run_rss_mb": "linear",
-          "converge_s": "linear", "converge_cpu_s": "linear", "converge_ideal": "flat", "requests_minimum": "flat", "noop_s": "linear",
+          "converge_s": "linear", "converge_cpu_s": "linear", "converge_ideal": "flat", "requests_minimum": "flat",
+          "requests_minimum_less_probe": "flat", "noop_s": "linear",
           "noop_cpu_s": "linear", "noop_reads": "linear", "rest_cpu_s": "linear",
           "rest_reads": "linear", "noop_reads_minimum": "flat", "sandbox_rss_mb": "linear", "converge_rss_mb": "linear"}
 LARGE_FLEET = 100_000
@@ -184,9 +187,11 @@ def measure_size(gateways: int, *, latency_ms: float, plan_runs: int, converge: 
         state = state_url(folder, "state.db")
         run = run_reconciler([str(decl), "--state", state], timeout=3600).succeeded()
         requests = requests_so_far(sandbox)
+        probe = routes(sandbox).get("sms-gateway", {}).get(PROBE_ROUTE, 0)
         ideal, _ = ideal_seconds(spec, latency_ms / 1000)
         figures.update(converge_s=run.wall_s, converge_cpu_s=run.cpu_s, ideal_s=ideal, converge_ideal=run.wall_s / ideal,
-                       requests=requests, requests_minimum=requests / minimum_requests(spec),
+                       requests=requests, requests_minimum=requests / minimum_requests(spec), probe_requests=probe,
+                       requests_minimum_less_probe=(requests - probe) / minimum_requests(spec),
                        converge_rss_mb=run.max_rss_mb)
         log(f"{gateways}: converge {run.wall_s:.1f} s (ideal {ideal:.1f} s), {requests} requests")
         figures["sandbox_rss_mb"] = {name: round(rss_mb(p.pid), 1) for name, p in sandbox.processes.items()}
