@@ -19,6 +19,7 @@ Per size, against a sandbox holding that fleet (one process per simulator, ``--l
   this process as the daemon runs it (no interpreter start-up), its wall time, CPU and requests;
   ``noop_reads_minimum`` is the same over ``ideal.minimum_noop_reads``; ``rest_*``: the same for a
   third pass (the daemon at rest: the second one still reads the fates of the messages sent by the first);
+  ``rest_no_fates_*``: a fourth, as the daemon runs one between fate reads (``watch --fates-every``);
 - ``sandbox_rss_mb``: the simulators' resident memory with the converged fleet loaded, per simulator.
 
 Then, per 10x step, the growth ratio of every cost and ``linear`` (a ratio of at most 12: 10x and a
@@ -68,7 +69,8 @@ GROWTH = {"load_cpu_s": "linear", "plan_first_s": "linear", "plan_noop_s": "line
           "converge_s": "linear", "converge_cpu_s": "linear", "converge_ideal": "flat", "requests_minimum": "flat",
           "requests_minimum_less_probe": "flat", "noop_s": "linear",
           "noop_cpu_s": "linear", "noop_reads": "linear", "rest_cpu_s": "linear",
-          "rest_reads": "linear", "noop_reads_minimum": "flat", "sandbox_rss_mb": "linear", "converge_rss_mb": "linear"}
+          "rest_reads": "linear", "rest_no_fates_cpu_s": "linear", "rest_no_fates_reads": "linear",
+          "noop_reads_minimum": "flat", "sandbox_rss_mb": "linear", "converge_rss_mb": "linear"}
 LARGE_FLEET = 100_000
 #: ``measures.md``: converge/ideal <= 1.2 (<= 1.3 from the large fleet on), requests/minimum <= 1.05
 GOALS = {"converge_ideal": (1.2, 1.3), "requests_minimum": (1.05, 1.05)}
@@ -210,6 +212,13 @@ def measure_size(gateways: int, *, latency_ms: float, plan_runs: int, converge: 
         figures.update(rest_s=wall, rest_cpu_s=cpu, rest_reads=requests_so_far(sandbox) - requests,
                        rest_reads_by_route=_difference(routes(sandbox), before))
         log(f"{gateways}: at rest, pass {wall:.1f} s, {cpu:.1f} s CPU, {figures['rest_reads']} reads")
+        before, requests = routes(sandbox), requests_so_far(sandbox)
+        _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False, read_fates=False),
+                                        folder)
+        figures.update(rest_no_fates_s=wall, rest_no_fates_cpu_s=cpu,
+                       rest_no_fates_reads=requests_so_far(sandbox) - requests)
+        log(f"{gateways}: at rest between fate reads (watch --fates-every), pass {wall:.1f} s, {cpu:.1f} s CPU, "
+            f"{figures['rest_no_fates_reads']} reads")
     return figures
 
 

@@ -37,6 +37,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--resync", type=float, default=60.0, metavar="SECONDS",
                         help="re-read the backends this often to correct drift (default %(default)s)")
     parser.add_argument("--debounce-ms", type=int, default=200, help="group file events this close together")
+    parser.add_argument("--fates-every", type=_non_negative_float, default=0.0, metavar="SECONDS",
+                        help="ask the SMS backends what became of messages still queued at most this often, "
+                             "not in every pass (default 0: every pass). For campaigns so large that the "
+                             "question costs more than the rest of a pass (1,000,000 queued messages: 31,250 "
+                             "requests); pushed results (the gateway's webhook) settle them in between")
     parser.add_argument("--git", metavar="URL", help="take declarations from this git repository (any URL git "
                                                       "understands, local paths included); PATHs are inside it")
     parser.add_argument("--branch", default="main", help="branch to follow with --git (default %(default)s)")
@@ -79,6 +84,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, found {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, found {text}")
     return value
 
 
@@ -163,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     prune = prune_mode(args)
     settings = WatchSettings(
         paths=tuple(args.paths) or (Path("campaigns.d"),), root=args.root, state_url=args.state,
-        listen=args.listen, resync_seconds=args.resync, debounce_ms=args.debounce_ms,
+        listen=args.listen, resync_seconds=args.resync, debounce_ms=args.debounce_ms, fates_every=args.fates_every,
         shutdown_grace=args.shutdown_grace, webhook_token=token, git_url=args.git, git_branch=args.branch,
         git_interval=args.interval, standby=args.standby, lease_ttl=args.lease_ttl,
         request=PassRequest(paths=(), options=PlanOptions(prune=prune, allow_replace=args.allow_replace,

@@ -62,6 +62,7 @@ class WatchSettings:
     listen: str = "127.0.0.1:8790"
     resync_seconds: float = 60.0
     debounce_ms: int = 200
+    fates_every: float = 0.0  # seconds between asking backends about queued messages (0: every pass)
     shutdown_grace: float = 20.0
     webhook_token: str | None = None
     git_url: str | None = None
@@ -95,6 +96,7 @@ class WatchService:
         self.stranded: dict[str, dict[str, Any]] = {}  # campaign -> StrandedGateways.as_json()
         self.notify_wake = asyncio.Event()  # set after each pass: the outbox may hold new notifications
         self.last_pass_at: datetime | None = None  # when the last pass started (the drift baseline's time)
+        self.fates_read_at: float | None = None  # when a pass last asked the backends about queued messages
         self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
                                      now=clock.now)
         self.role = "starting"
@@ -299,8 +301,10 @@ class WatchService:
         drift = drift_baseline(previous=self.declared_prints, current=declared, resources=prints, desired=desired,
                                failing=self.health.failures.keys() | self.health.stalled.keys(), since=self.last_pass_at)
         self.last_pass_at = self.clock.now()
+        read_fates = self._fates_due()
         request = replace(self.settings.request, paths=paths, dry_run=False, state_url=self.settings.state_url,
-                          command="reconcile watch", revision=self.git.revision if self.git else None, drift=drift)
+                          command="reconcile watch", revision=self.git.revision if self.git else None, drift=drift,
+                          read_fates=read_fates)
         result = await reconcile_desired(target, request, now=self.clock.now(), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
                                          on_request=self.metrics.record_request, store=self.store,
@@ -310,7 +314,14 @@ class WatchService:
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
             return
         self.declared_prints = declared
+        if read_fates and scope is None:
+            self.fates_read_at = self.clock.monotonic()
         self._record(result, prints, reasons, time.monotonic() - started, scope, drift)
+
+    def _fates_due(self) -> bool:
+        """Whether this pass asks the backends about messages still queued (``--fates-every``)."""
+        every = self.settings.fates_every
+        return every <= 0 or self.fates_read_at is None or self.clock.monotonic() - self.fates_read_at >= every
 
     def _deliverer(self) -> Deliverer:
         """Sends the outbox's notifications while this daemon is the writer (``reconciler.notify.deliver``)."""

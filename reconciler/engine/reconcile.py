@@ -63,6 +63,7 @@ class PassRequest:
     history_days: float = DEFAULT_RETENTION_DAYS
     targets: tuple[ResourceKey, ...] = ()  # --target: only these resources and what they depend on
     drift: DriftBaseline | None = None  # the daemon's: what it changes on these resources corrects drift
+    read_fates: bool = True  # after applying, ask the backends about queued messages (the daemon's --fates-every)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
         pass_ = _Pass(desired, request, opened, ctx, now, redactor, progress, hold, send_performers)
         sent_before = store.ledger.last_seq() if store is not None else 0
         result = await pass_.plan_and_apply(diagnostics, files)
-        if store is not None and not request.dry_run:
+        if store is not None and not request.dry_run and request.read_fates:
             problem = await read_fates(desired, store.ledger, opened.senders.queryable, redactor, up_to=sent_before)
             if problem and result.plan is not None:
                 result = replace(result, plan=replace(result.plan, notes=result.plan.notes + (problem,)))

@@ -45,11 +45,11 @@ async def resync(service: WatchService, clock: ManualClock) -> None:
 
 @asynccontextmanager
 async def watching(decl: Path, clock: ManualClock, *, state_url: str, environ: dict[str, str],
-                   risk_duplicate_sms: bool = False) -> AsyncIterator[WatchService]:
+                   risk_duplicate_sms: bool = False, fates_every: float = 0.0) -> AsyncIterator[WatchService]:
     """The daemon as ``reconcile watch`` builds it, on ``clock``, after its first pass; stopped at the end."""
     request = replace(PassRequest(paths=()), options=PlanOptions(risk_duplicate_sms=risk_duplicate_sms))
     settings = WatchSettings(paths=(decl,), root=None, state_url=state_url, listen=f"127.0.0.1:{free_port()}",
-                             resync_seconds=RESYNC_S, debounce_ms=50, request=request)
+                             resync_seconds=RESYNC_S, debounce_ms=50, fates_every=fates_every, request=request)
     service = WatchService(settings, environ=environ, redactor=Redactor(), clock=clock)
     running = asyncio.create_task(service.run())
     try:
