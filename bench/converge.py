@@ -120,7 +120,8 @@ def main() -> None:
         decl = write_fleet(spec, Path(tmp) / "repo", port_base=base)
         results = [one_run(sandbox, spec, decl, Path(tmp), n, args.latency_ms) for n in range(runs)]
     _, by = ideal_seconds(spec, args.latency_ms / 1000)
-    digits = {"requests": 0, "probe_requests": 0, "noop_writes": 0, "noop_requests": 0, "actions": 0, "cpu_per_action_us": 1,
+    digits = {"requests": 0, "probe_requests": 0, "noop_writes": 0, "noop_requests": 0, "actions": 0,
+              "cpu_per_action_us": 1,
               "cpu_per_plan_action_us": 1, "max_rss_mb": 1}
     print_figures(summarise(results), digits=digits,
                   extra={"runs": runs, "latency_ms": args.latency_ms, "ideal_set_by": by,

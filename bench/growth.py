@@ -19,7 +19,8 @@ Per size, against a sandbox holding that fleet (one process per simulator, ``--l
   this process as the daemon runs it (no interpreter start-up), its wall time, CPU and requests;
   ``noop_reads_minimum`` is the same over ``ideal.minimum_noop_reads``; ``rest_*``: the same for a
   third pass (the daemon at rest: the second one still reads the fates of the messages sent by the first);
-  ``rest_no_fates_*``: a fourth, as the daemon runs one between fate reads (``watch --fates-every``);
+  ``rest_no_fates_*``: a fourth, as the daemon runs one between fate reads (``watch --fates-every``), with
+  what the third counted of who is left to send (the daemon's ``OutlookMemo``);
 - ``sandbox_rss_mb``: the simulators' resident memory with the converged fleet loaded, per simulator.
 
 Then, per 10x step, the growth ratio of every cost and ``linear`` (a ratio of at most 12: 10x and a
@@ -55,6 +56,7 @@ from measure import run_reconciler, state_url
 
 import reconciler.engine.reconcile as reconcile_module
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
+from reconciler.engine.sms_outlook import OutlookMemo
 from reconciler.load import load_desired_state
 from reconciler.planner import Plan, PlanInput, plan
 from reconciler.secrets import Redactor
@@ -100,9 +102,10 @@ def growth_spec(gateways: int) -> FleetSpec:
 # --- one pass in this process, its plan input captured --------------------------------------------
 
 
-def captured_pass(request: PassRequest, root: Path) -> tuple[PassResult, PlanInput, float, float]:
-    """Run one pass in this process (as the daemon does) and keep the ``PlanInput`` it planned from;
-    returns the result, that input, and the pass's wall and CPU seconds."""
+def captured_pass(request: PassRequest, root: Path,
+                  memo: OutlookMemo | None = None) -> tuple[PassResult, PlanInput, float, float]:
+    """Run one pass in this process (as the daemon does, with its ``memo`` when given) and keep the
+    ``PlanInput`` it planned from; returns the result, that input, and the pass's wall and CPU seconds."""
     seen: list[PlanInput] = []
     original = reconcile_module.plan
 
@@ -115,7 +118,7 @@ def captured_pass(request: PassRequest, root: Path) -> tuple[PassResult, PlanInp
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=env, redactor=Redactor(),
-                                      base_dir=root))
+                                      base_dir=root, outlook_memo=memo))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         reconcile_module.plan = original
@@ -208,13 +211,14 @@ def measure_size(gateways: int, *, latency_ms: float, plan_runs: int, converge: 
         figures["plan_noop_s"] = plan_seconds(noop, plan_runs, _profile_file(profile, gateways, "noop"))
         del noop
         before, requests = routes(sandbox), requests_so_far(sandbox)
-        _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False), folder)
+        memo = OutlookMemo()  # the daemon's, kept from this pass to the next
+        _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False), folder, memo)
         figures.update(rest_s=wall, rest_cpu_s=cpu, rest_reads=requests_so_far(sandbox) - requests,
                        rest_reads_by_route=_difference(routes(sandbox), before))
         log(f"{gateways}: at rest, pass {wall:.1f} s, {cpu:.1f} s CPU, {figures['rest_reads']} reads")
         before, requests = routes(sandbox), requests_so_far(sandbox)
         _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False, read_fates=False),
-                                        folder)
+                                        folder, memo)
         figures.update(rest_no_fates_s=wall, rest_no_fates_cpu_s=cpu,
                        rest_no_fates_reads=requests_so_far(sandbox) - requests)
         log(f"{gateways}: at rest between fate reads (watch --fates-every), pass {wall:.1f} s, {cpu:.1f} s CPU, "
@@ -378,7 +382,8 @@ def main() -> None:
         target.write_text(drawn, encoding="utf-8")
         print(f"plot: {target}")
     rounded = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results]
-    print(json.dumps({"sizes": sizes, "latency_ms": args.latency_ms, "results": rounded, "growth": grown, "goals": goals,
+    print(json.dumps({"sizes": sizes, "latency_ms": args.latency_ms, "results": rounded, "growth": grown,
+                      "goals": goals,
                       "all_linear": all(s["ok"] for steps in grown.values() for s in steps)}))
 
 

@@ -38,6 +38,7 @@ from reconciler.daemon.webhooks import WebhookReceivers
 from reconciler.engine.execute import Outcome
 from reconciler.engine.progress_report import campaign_progress
 from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desired
+from reconciler.engine.sms_outlook import OutlookMemo
 from reconciler.load import load_desired_state
 from reconciler.notify.deliver import Deliverer
 from reconciler.notify.drift import drift_baseline, drift_corrections
@@ -99,6 +100,7 @@ class WatchService:
         self.fates_read_at: float | None = None  # when a pass last asked the backends about queued messages
         self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
                                      now=clock.now)
+        self.outlooks = OutlookMemo(busy=self.sends.sending)  # who is left to send, between passes
         self.role = "starting"
         self.git = GitSource(settings.git_url, settings.git_branch, Path(".reconciler")) if settings.git_url else None
         self.dashboard = Dashboard(self, scrub=redactor.scrub)  # the read-only pages at / (reads, never writes)
@@ -308,7 +310,7 @@ class WatchService:
         result = await reconcile_desired(target, request, now=self.clock.now(), environ=self.environ,
                                          redactor=self.redactor, hold=lambda p: self.health.hold(p, now),
                                          on_request=self.metrics.record_request, store=self.store,
-                                         send_performers=self._send_performers)
+                                         send_performers=self._send_performers, outlook_memo=self.outlooks)
         self.notify_wake.set()
         if result.lease_lost or (self.lease is not None and self.lease.lost):
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)

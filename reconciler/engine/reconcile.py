@@ -27,7 +27,7 @@ from reconciler.engine.observe import observe_all
 from reconciler.engine.sms import stop_and_release
 from reconciler.engine.sms_dispatch import SmsDispatcher
 from reconciler.engine.sms_fates import read_fates
-from reconciler.engine.sms_outlook import sms_outlooks
+from reconciler.engine.sms_outlook import OutlookMemo, sms_outlooks
 from reconciler.errors import PermanentBackendError, StateStoreError
 from reconciler.load import load_desired_state
 from reconciler.model import DesiredState, ResourceKey
@@ -98,14 +98,14 @@ SendPerformers = Callable[[DesiredState, Store, ConnectContext], Performer]
 
 async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
                    base_dir: Path = Path("."), progress: ProgressSink | None = None,
-                   store: Store | None = None) -> PassResult:
+                   store: Store | None = None, outlook_memo: OutlookMemo | None = None) -> PassResult:
     """Load the declared state, then reconcile it (see ``reconcile_desired``)."""
     loaded = load_desired_state(list(request.paths), root=request.root)
     if loaded.desired is None:
         return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
     return await reconcile_desired(loaded.desired, request, now=now, environ=environ, redactor=redactor,
                                    base_dir=base_dir, progress=progress, diagnostics=tuple(loaded.diagnostics),
-                                   files=tuple(loaded.files), store=store)
+                                   files=tuple(loaded.files), store=store, outlook_memo=outlook_memo)
 
 
 async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now: datetime,
@@ -113,7 +113,8 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
                             progress: ProgressSink | None = None, diagnostics: tuple[Diagnostic, ...] = (),
                             files: tuple[str, ...] = (), hold: PlanFilter | None = None,
                             on_request: RequestObserver | None = None, store: Store | None = None,
-                            send_performers: SendPerformers | None = None) -> PassResult:
+                            send_performers: SendPerformers | None = None,
+                            outlook_memo: OutlookMemo | None = None) -> PassResult:
     """Observe, plan and (unless a dry run) apply an already loaded desired state. ``hold`` may take
     actions out of the plan before it is applied (the daemon's backoff and stalled resources). ``store``:
     the caller's open store (its writer lease held for an apply); without it the store named by the
@@ -144,7 +145,7 @@ async def reconcile_desired(desired: DesiredState, request: PassRequest, *, now:
                                 files=files)
             queue_notifications(store, request, failed, now=now, redactor=redactor)  # the events of this pass, in the outbox
             return failed
-        pass_ = _Pass(desired, request, opened, ctx, now, redactor, progress, hold, send_performers)
+        pass_ = _Pass(desired, request, opened, ctx, now, redactor, progress, hold, send_performers, outlook_memo)
         sent_before = store.ledger.last_seq() if store is not None else 0
         result = await pass_.plan_and_apply(diagnostics, files)
         if store is not None and not request.dry_run and request.read_fates:
@@ -173,6 +174,7 @@ class _Pass:
     progress: ProgressSink | None
     hold: PlanFilter | None
     send_performers: SendPerformers | None = None
+    outlook_memo: OutlookMemo | None = None  # a daemon's: who is left to send, kept between its passes
 
     @property
     def store(self) -> Store | None:
@@ -203,7 +205,7 @@ class _Pass:
                 view = store.view()
                 observed = await observe_all(conns.readers, desired, redactor=self.redactor)
                 outlooks = sms_outlooks(desired, store.ledger, established=store.established(),
-                                        cannot_ask=cannot_ask)
+                                        cannot_ask=cannot_ask, memo=self.outlook_memo)
         options = request.options if not request.dry_run else replace(request.options, reapply_unknown=False)
         decided = plan(PlanInput(desired, observed, conns.traits, view, self.now, options, outlooks))
         if self.hold is not None:

@@ -264,6 +264,16 @@ class SendLedger:
                 f"AND recipient IN ({_marks(len(chunk))})", [backend, campaign, *chunk]))
         return found
 
+    def recipients_mark(self, backend: str, campaign: str) -> tuple[int, int]:
+        """(rows, newest row's ``seq``) of a campaign: equal marks mean the same rows, i.e. the same
+        recipients. A row added has a ``seq`` above every earlier one and ``seq`` is never reused, so a set
+        with the same newest row holds only rows that were there, and with as many rows, all of them."""
+        with self.db.read() as tx:
+            found = tx.one("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM send_ledger WHERE backend=? AND campaign=?",
+                           (backend, campaign))
+        assert found is not None
+        return int(found[0]), int(found[1])
+
     def campaigns(self) -> list[tuple[str, str]]:
         """Every (backend, campaign) with rows, declared or not (for pruning what was removed from git)."""
         with self.db.read() as tx:
@@ -296,6 +306,8 @@ class DeliveryLedger(Protocol):
 
     def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]: ...
 
+    def recipients_mark(self, backend: str, campaign: str) -> tuple[int, int]: ...
+
     def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]: ...
 
     def pages(self, backend: str, campaign: str, states: Iterable[SendState], *, size: int,
@@ -317,6 +329,9 @@ class ReadOnlyLedger:
 
     def known(self, backend: str, campaign: str, recipients: Sequence[str]) -> set[str]:
         return self._ledger.known(backend, campaign, recipients)
+
+    def recipients_mark(self, backend: str, campaign: str) -> tuple[int, int]:
+        return self._ledger.recipients_mark(backend, campaign)
 
     def remote_ids(self, backend: str, campaign: str, states: Iterable[SendState]) -> tuple[str, ...]:
         return self._ledger.remote_ids(backend, campaign, states)
