@@ -11,6 +11,7 @@ import pytest
 import structlog
 
 if TYPE_CHECKING:
+    from reconciler.state.store import Store
     from tests.daemon.daemon_process import DaemonProcess
     from tests.postgres_server import PostgresCluster
 
@@ -50,6 +51,16 @@ def _new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty state store URL, once per store kind: the store contract holds on both."""
     return _new_store(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def writer_store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store of each kind, opened as its writer (the lease held) and closed at the end."""
+    from reconciler.engine.store_access import open_writer
+
+    opened = open_writer(store_url, base_dir=tmp_path, command="test")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])

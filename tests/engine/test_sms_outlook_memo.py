@@ -4,14 +4,12 @@ does not read the recipients again. Real CSV files and a real store (SQLite and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import reconciler.engine.sms_outlook as outlook_module
 from reconciler.engine.sms_outlook import OutlookMemo, sms_outlook
-from reconciler.engine.store_access import open_writer
 from reconciler.load import load_desired_state
 from reconciler.model import DesiredState, SmsCampaignSpec
 from reconciler.state.ledger import NewSend, SendState
@@ -43,10 +41,8 @@ def declared(root: Path, recipients: list[str]) -> DesiredState:
 
 
 @pytest.fixture
-def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
-    opened = open_writer(store_url, base_dir=tmp_path, command="test")
-    yield opened
-    opened.close()
+def store(writer_store: Store) -> Store:
+    return writer_store
 
 
 @pytest.fixture

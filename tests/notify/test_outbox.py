@@ -15,10 +15,8 @@ from reconciler.state.store import Store, open_store
 
 
 @pytest.fixture
-def store(store_url: str, tmp_path: Path):
-    opened = open_writer(store_url, base_dir=tmp_path, command="test")
-    yield opened
-    opened.close()
+def store(writer_store: Store) -> Store:
+    return writer_store
 
 
 def delivery(event_id: str, subject: str = "", notification: str = "ops") -> NewDelivery:

@@ -3,7 +3,6 @@ explicitly, keys derived from the campaign and the recipient."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,8 @@ from reconciler.state.store import Store
 
 
 @pytest.fixture
-def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
-    opened = open_writer(store_url, base_dir=tmp_path, command="test")
-    yield opened
-    opened.close()
+def store(writer_store: Store) -> Store:
+    return writer_store
 
 
 @pytest.fixture
