@@ -20,7 +20,8 @@ Per size, against a sandbox holding that fleet (one process per simulator, ``--l
   ``noop_reads_minimum`` is the same over ``ideal.minimum_noop_reads``; ``rest_*``: the same for a
   third pass (the daemon at rest: the second one still reads the fates of the messages sent by the first);
   ``rest_no_fates_*``: a fourth, as the daemon runs one between fate reads (``watch --fates-every``), with
-  what the third counted of who is left to send (the daemon's ``OutlookMemo``);
+  what the third counted of who is left to send and checked of the recipients files (the daemon's
+  ``OutlookMemo`` and ``ScanMemo``);
 - ``sandbox_rss_mb``: the simulators' resident memory with the converged fleet loaded, per simulator.
 
 Then, per 10x step, the growth ratio of every cost and ``linear`` (a ratio of at most 12: 10x and a
@@ -57,6 +58,7 @@ from measure import run_reconciler, state_url
 import reconciler.engine.reconcile as reconcile_module
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
 from reconciler.engine.sms_outlook import OutlookMemo
+from reconciler.load.recipients import ScanMemo
 from reconciler.load import load_desired_state
 from reconciler.planner import Plan, PlanInput, plan
 from reconciler.secrets import Redactor
@@ -102,10 +104,11 @@ def growth_spec(gateways: int) -> FleetSpec:
 # --- one pass in this process, its plan input captured --------------------------------------------
 
 
-def captured_pass(request: PassRequest, root: Path,
-                  memo: OutlookMemo | None = None) -> tuple[PassResult, PlanInput, float, float]:
-    """Run one pass in this process (as the daemon does, with its ``memo`` when given) and keep the
-    ``PlanInput`` it planned from; returns the result, that input, and the pass's wall and CPU seconds."""
+def captured_pass(request: PassRequest, root: Path, memo: OutlookMemo | None = None,
+                  scans: ScanMemo | None = None) -> tuple[PassResult, PlanInput, float, float]:
+    """Run one pass in this process (as the daemon does, with what it keeps between passes when given)
+    and keep the ``PlanInput`` it planned from; returns the result, that input, and the pass's wall and CPU
+    seconds."""
     seen: list[PlanInput] = []
     original = reconcile_module.plan
 
@@ -118,7 +121,7 @@ def captured_pass(request: PassRequest, root: Path,
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_pass(request, now=datetime.now(UTC), environ=env, redactor=Redactor(),
-                                      base_dir=root, outlook_memo=memo))
+                                      base_dir=root, outlook_memo=memo, scans=scans))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         reconcile_module.plan = original
@@ -211,14 +214,15 @@ def measure_size(gateways: int, *, latency_ms: float, plan_runs: int, converge: 
         figures["plan_noop_s"] = plan_seconds(noop, plan_runs, _profile_file(profile, gateways, "noop"))
         del noop
         before, requests = routes(sandbox), requests_so_far(sandbox)
-        memo = OutlookMemo()  # the daemon's, kept from this pass to the next
-        _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False), folder, memo)
+        memo, scans = OutlookMemo(), ScanMemo()  # the daemon's, kept from this pass to the next
+        _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False), folder, memo,
+                                        scans)
         figures.update(rest_s=wall, rest_cpu_s=cpu, rest_reads=requests_so_far(sandbox) - requests,
                        rest_reads_by_route=_difference(routes(sandbox), before))
         log(f"{gateways}: at rest, pass {wall:.1f} s, {cpu:.1f} s CPU, {figures['rest_reads']} reads")
         before, requests = routes(sandbox), requests_so_far(sandbox)
         _, _, wall, cpu = captured_pass(PassRequest(paths=[decl], state_url=state, dry_run=False, read_fates=False),
-                                        folder, memo)
+                                        folder, memo, scans)
         figures.update(rest_no_fates_s=wall, rest_no_fates_cpu_s=cpu,
                        rest_no_fates_reads=requests_so_far(sandbox) - requests)
         log(f"{gateways}: at rest between fate reads (watch --fates-every), pass {wall:.1f} s, {cpu:.1f} s CPU, "

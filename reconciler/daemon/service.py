@@ -40,6 +40,7 @@ from reconciler.engine.progress_report import campaign_progress
 from reconciler.engine.reconcile import PassRequest, PassResult, reconcile_desired
 from reconciler.engine.sms_outlook import OutlookMemo
 from reconciler.load import load_desired_state
+from reconciler.load.recipients import ScanMemo
 from reconciler.notify.deliver import Deliverer
 from reconciler.notify.drift import drift_baseline, drift_corrections
 from reconciler.notify.enqueue import facts_of
@@ -101,6 +102,7 @@ class WatchService:
         self.sends = BackgroundSends(on_lease_lost=self._lost_lease, on_done=self._send_done,
                                      now=clock.now)
         self.outlooks = OutlookMemo(busy=self.sends.sending)  # who is left to send, between passes
+        self.scans = ScanMemo()  # recipient files checked by earlier loads, by content
         self.role = "starting"
         self.git = GitSource(settings.git_url, settings.git_branch, Path(".reconciler")) if settings.git_url else None
         self.dashboard = Dashboard(self, scrub=redactor.scrub)  # the read-only pages at / (reads, never writes)
@@ -342,7 +344,8 @@ class WatchService:
         return changed_backends(self.declared_prints, declared) | (self.seen.changed & declared.keys())
 
     def _load(self, paths: tuple[Path, ...]) -> DesiredState | None:
-        loaded = load_desired_state(list(paths), root=self.settings.root if self.git is None else self.git.checkout)
+        loaded = load_desired_state(list(paths), root=self.settings.root if self.git is None else self.git.checkout,
+                                    scans=self.scans)
         self.declarations_invalid = loaded.desired is None
         if loaded.desired is not None:
             self.last_good = loaded.desired

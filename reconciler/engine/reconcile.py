@@ -30,6 +30,7 @@ from reconciler.engine.sms_fates import read_fates
 from reconciler.engine.sms_outlook import OutlookMemo, sms_outlooks
 from reconciler.errors import PermanentBackendError, StateStoreError
 from reconciler.load import load_desired_state
+from reconciler.load.recipients import ScanMemo
 from reconciler.model import DesiredState, ResourceKey
 from reconciler.notify.enqueue import queue_notifications
 from reconciler.notify.facts import DriftBaseline
@@ -98,9 +99,11 @@ SendPerformers = Callable[[DesiredState, Store, ConnectContext], Performer]
 
 async def run_pass(request: PassRequest, *, now: datetime, environ: Mapping[str, str], redactor: Redactor,
                    base_dir: Path = Path("."), progress: ProgressSink | None = None,
-                   store: Store | None = None, outlook_memo: OutlookMemo | None = None) -> PassResult:
-    """Load the declared state, then reconcile it (see ``reconcile_desired``)."""
-    loaded = load_desired_state(list(request.paths), root=request.root)
+                   store: Store | None = None, outlook_memo: OutlookMemo | None = None,
+                   scans: ScanMemo | None = None) -> PassResult:
+    """Load the declared state, then reconcile it (see ``reconcile_desired``); ``outlook_memo`` and
+    ``scans`` are what a long-running caller keeps between passes (the daemon's)."""
+    loaded = load_desired_state(list(request.paths), root=request.root, scans=scans)
     if loaded.desired is None:
         return PassResult(diagnostics=tuple(loaded.diagnostics), files=tuple(loaded.files))
     return await reconcile_desired(loaded.desired, request, now=now, environ=environ, redactor=redactor,

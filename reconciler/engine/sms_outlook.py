@@ -3,18 +3,17 @@ before planning (so the planner itself stays pure)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.engine.sms import chunked, recipients_of
+from reconciler.load.recipients import file_digest
 from reconciler.model import DesiredState, SmsCampaignSpec
 from reconciler.planner.plan import SmsOutlook
 from reconciler.state.ledger import DeliveryLedger, SendState
 
 CHUNK = 1000
-READ_BLOCK = 1 << 20
 
 
 @dataclass
@@ -82,14 +81,8 @@ def _inputs(spec: SmsCampaignSpec, desired: DesiredState, ledger: DeliveryLedger
     if spec.recipients.file is None:
         return (spec.recipients.inline, mark)
     path = Path(desired.root) / spec.recipients.file
-    digest = hashlib.blake2b(digest_size=32)
-    try:
-        with path.open("rb") as handle:
-            while block := handle.read(READ_BLOCK):
-                digest.update(block)
-    except OSError:
-        return None
-    return (str(path.resolve()), digest.hexdigest(), mark)
+    digest = file_digest(path)
+    return None if digest is None else (str(path.resolve()), digest, mark)
 
 
 def open_tasks(ledger: DeliveryLedger, backend: str, campaign: str) -> tuple[str, ...]:

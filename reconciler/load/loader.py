@@ -22,6 +22,7 @@ from typing import Any
 from reconciler.diagnostics import Diagnostic, Severity, has_errors, sorted_diagnostics
 from reconciler.load.build import build_desired_state
 from reconciler.load.declared import Declared, Report
+from reconciler.load.recipients import ScanMemo
 from reconciler.load.references import Names, check_references
 from reconciler.load.repo_files import choose_root
 from reconciler.load.rules import DocumentRules
@@ -72,15 +73,18 @@ def load_desired_state(
     root: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     now: datetime | None = None,
+    scans: ScanMemo | None = None,
 ) -> LoadResult:
     """Load and check every YAML file under ``paths``; never raises for bad input. ``now`` (default: the
-    current time) is what a fixed schedule window is compared with: one that ended before it is a warning."""
+    current time) is what a fixed schedule window is compared with: one that ended before it is a warning.
+    ``scans``: recipient files checked by earlier loads of this process (a daemon's), kept by content."""
     with _cyclic_gc_paused():
         return _load([Path(p) for p in paths] or [Path("campaigns.d")], root=root, max_file_bytes=max_file_bytes,
-                     now=now or datetime.now(UTC))
+                     now=now or datetime.now(UTC), scans=scans)
 
 
-def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int, now: datetime) -> LoadResult:
+def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int, now: datetime,
+          scans: ScanMemo | None) -> LoadResult:
     report = Report()
     repo_root = choose_root(paths, root)
     unlisted: list[str] = []
@@ -99,7 +103,7 @@ def _load(paths: list[Path], *, root: Path | None, max_file_bytes: int, now: dat
                 items.append(item)
         unreadable = unreadable or parsed.cut_short
     names = Names(items, report, unreadable_files=unreadable)
-    rules = DocumentRules(root=repo_root, report=report)
+    rules = DocumentRules(root=repo_root, report=report, scans=scans)
     for item in items:
         rules.check(item)
         check_windows(item, report, now=now)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from reconciler.load.declared import Declared, Report
 from reconciler.load.gateways import GatewayScan, scan_gateway_file
 from reconciler.load.notifications import check_notification
-from reconciler.load.recipients import RecipientScan, dedupe_key, scan_recipients
+from reconciler.load.recipients import RecipientScan, ScanMemo, dedupe_key, scan_recipients
 from reconciler.load.repo_files import RepoFile, resolve_repo_file, sha256_of
 from reconciler.load.schema_check import SECRET_KEYS, URL_CREDENTIALS_MESSAGE, did_you_mean, dotted
 from reconciler.load.positions import Path_
@@ -113,10 +113,11 @@ def ca_file_problem(path: Path) -> str | None:
 class DocumentRules:
     """Runs the per-document checks; one instance per load (it caches file scans)."""
 
-    def __init__(self, *, root: Path, report: Report) -> None:
+    def __init__(self, *, root: Path, report: Report, scans: ScanMemo | None = None) -> None:
         self.root = root
         self.report = report
         self.facts = Facts()
+        self._scan = scans.scan if scans is not None else scan_recipients  # a daemon keeps scans between loads
         self._resolved: dict[tuple[str, str, str], RepoFile | str] = {}  # many documents name the same file
 
     def check(self, item: Declared) -> None:
@@ -196,7 +197,7 @@ class DocumentRules:
             if found is not None:
                 scan = self.facts.recipient_scans.get(found.real)
                 if scan is None:
-                    scan = self.facts.recipient_scans[found.real] = scan_recipients(found.real, display=found.display)
+                    scan = self.facts.recipient_scans[found.real] = self._scan(found.real, display=found.display)
                     for diagnostic in scan.diagnostics:
                         self.report.add(diagnostic)
                 if scan.count == 0 and not scan.diagnostics:
