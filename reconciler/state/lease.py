@@ -136,9 +136,13 @@ class WriterLease:
             row = tx.one(f"SELECT {_COLUMNS}, {self.db.now_sql} FROM lease WHERE name=?{lock}", (_NAME,))
             me = (getpass.getuser() + "@" + this_host(), this_host(), os.getpid(), self.command,
                   datetime.now(UTC).isoformat(timespec="seconds"))
-            if row is None:
-                tx.run(f"INSERT INTO lease (name, {_COLUMNS}) VALUES (?, 1, ?, ?, ?, ?, ?, {self.db.now_sql} + ?, 0)",
-                       (_NAME, *me, self.ttl))
+            if row is None:  # the first writer; another may be inserting too (PostgreSQL locks no absent row)
+                first = (f"INSERT INTO lease (name, {_COLUMNS}) VALUES (?, 1, ?, ?, ?, ?, ?, {self.db.now_sql} + ?, 0) "
+                         "ON CONFLICT (name) DO NOTHING RETURNING token")
+                if tx.one(first, (_NAME, *me, self.ttl)) is None:
+                    won = tx.one(f"SELECT {_COLUMNS}, {self.db.now_sql} FROM lease WHERE name=?", (_NAME,))
+                    assert won is not None  # the conflict was that row
+                    return _holder(won)
                 token, wait = 1, 0.0
             else:
                 holder = _holder(row)

@@ -190,3 +190,37 @@ def test_adoptions_are_recorded_together_and_a_second_import_renames_rather_than
                                                                                ("package", "p")}
     finally:
         writer.close()
+
+
+def test_two_first_writers_at_once_one_takes_the_lease_and_the_other_is_told_who(store_url: str,
+                                                                                 tmp_path: Path) -> None:
+    """A store no writer ever held has no lease row: two writers starting at once both find none. The one
+    whose insert comes second waits for the first's commit and is then told who holds the lease (so
+    ``--lock-timeout`` waits), not failed with the database's unique-key error (seen on PostgreSQL)."""
+    from reconciler.state.database import open_database
+    from reconciler.state.lease import WriterLease
+
+    first_db, second_db = (open_database(store_url, base_dir=tmp_path, create=True) for _ in range(2))
+    assert first_db is not None and second_db is not None
+    outcome: list[object] = []
+    try:
+        with first_db.write_unfenced() as tx:  # the first writer's insert, not committed yet
+            tx.run("INSERT INTO lease (name, token, holder, host, pid, command, since, expires_at, released) "
+                   "VALUES ('writer', 1, 'first@here', 'here', 1, 'first', '2026-12-07T00:00:00', 1e12, 0)")
+            second = threading.Thread(target=lambda: outcome.append(
+                _try(lambda: WriterLease(second_db, command="second").acquire(timeout=0))))
+            second.start()
+            time.sleep(0.5)  # the second is inside its own transaction by now, blocked behind the first
+        second.join(timeout=30)
+    finally:
+        first_db.close()
+        second_db.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], LeaseHeldError), outcome
+    assert "first" in str(outcome[0])
+
+
+def _try(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - what the second writer got is the test's subject
+        return exc
