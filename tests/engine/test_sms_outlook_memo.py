@@ -14,18 +14,9 @@ from reconciler.load import load_desired_state
 from reconciler.model import DesiredState, SmsCampaignSpec
 from reconciler.state.ledger import NewSend, SendState
 from reconciler.state.store import Store
+from tests.sms_declarations import csv_campaign
 
-CAMPAIGN = """\
-apiVersion: reconciler/v1
-kind: Backend
-metadata: {name: gw}
-spec: {type: sms-gateway, url: "http://127.0.0.1:9", auth: {username: a, password: {env: GW_PASSWORD}}}
----
-apiVersion: reconciler/v1
-kind: Campaign
-metadata: {name: notice}
-spec: {backend: gw, text: "hello", recipients: {file: recipients.csv}}
-"""
+CAMPAIGN = csv_campaign()
 
 
 def numbers(first: int, last: int) -> list[str]:

@@ -11,18 +11,9 @@ import pytest
 import reconciler.load.recipients as recipients_module
 from reconciler.load import load_desired_state
 from reconciler.load.recipients import ScanMemo
+from tests.sms_declarations import csv_campaign
 
-CAMPAIGN = """\
-apiVersion: reconciler/v1
-kind: Backend
-metadata: {name: gw}
-spec: {type: sms-gateway, url: "http://127.0.0.1:9", auth: {username: a, password: {env: GW_PASSWORD}}}
----
-apiVersion: reconciler/v1
-kind: Campaign
-metadata: {name: notice}
-spec: {backend: gw, text: "hello #param#", recipients: {file: recipients.csv}}
-"""
+CAMPAIGN = csv_campaign("hello #param#")
 
 
 @pytest.fixture
