@@ -318,7 +318,7 @@ class WatchService:
             self._lost_lease(result.lease_lost or self.lease.lost if self.lease else result.lease_lost)
             return
         self.declared_prints = declared
-        if read_fates and scope is None:
+        if read_fates and scope is None and result.plan is not None:  # a pass cut short asked nothing
             self.fates_read_at = self.clock.monotonic()
         self._record(result, prints, reasons, time.monotonic() - started, scope, drift)
 
