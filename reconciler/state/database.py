@@ -120,9 +120,12 @@ class Transaction:
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cursor.execute(self._sql(sql), params)
 
-    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self._sql(sql), rows)
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` once per row; the rows it changed in all (-1 when the driver cannot tell)."""
+        if not rows:
+            return 0
+        self.cursor.executemany(self._sql(sql), rows)
+        return int(self.cursor.rowcount)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.cursor.execute(self._sql(sql), params)

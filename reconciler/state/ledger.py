@@ -142,10 +142,13 @@ class SendLedger:
             _forget(tx, forget)
             newest = tx.one("SELECT COALESCE(MAX(seq), 0) FROM send_ledger")[0]  # type: ignore[index]
             generations = self._generations(tx, backend, campaign, [s.recipient for s in sends])
-            tx.many("INSERT INTO send_ledger (key, backend, campaign, recipient, content_hash, state, token, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [(ledger_key(campaign, s.recipient, generations.get(s.recipient, 0)), backend, campaign,
-                      s.recipient, s.content_hash, SendState.DISPATCHING.value, token, now) for s in sends])
+            values = [(ledger_key(campaign, s.recipient, generations.get(s.recipient, 0)), backend, campaign,
+                       s.recipient, s.content_hash, SendState.DISPATCHING.value, token, now) for s in sends]
+            inserted = tx.many("INSERT INTO send_ledger (key, backend, campaign, recipient, content_hash, state, "
+                               "token, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", values)
+            if inserted == len(values):  # every send got its row, in this order: no need to read them back
+                return [LedgerRow(v[0], backend, campaign, v[3], v[4], SendState.DISPATCHING, token=token)
+                        for v in values], []
             rows = [_row(r) for r in tx.rows(f"SELECT {_COLUMNS} FROM send_ledger WHERE seq>? ORDER BY seq",
                                              (newest,))]
             missing = {s.recipient for s in sends} - {r.recipient for r in rows}

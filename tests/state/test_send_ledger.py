@@ -36,6 +36,20 @@ def test_a_recipient_is_dispatched_at_most_once(ledger: SendLedger) -> None:
     assert [r.recipient for r in again] == ["4915100000003"]
 
 
+@pytest.mark.parametrize("known_first", [0, 2], ids=["all-new", "some-known"])
+def test_the_rows_a_dispatch_returns_are_the_rows_it_stored(ledger: SendLedger, known_first: int) -> None:
+    """Whether every send got a row (returned without reading them back) or some recipient already had one
+    (read back), the rows returned are exactly the new rows as stored, in order, with their keys."""
+    sends = [NewSend(f"49151000001{i:02d}", f"h{i}") for i in range(40)]
+    dispatch(ledger, "c", sends[5:5 + known_first])
+    before = {r.key for r in ledger.rows("gw", "c")}
+    returned = dispatch(ledger, "c", sends)
+    stored = [r for r in ledger.rows("gw", "c") if r.key not in before]
+    assert returned == stored
+    assert len(returned) == 40 - known_first
+    assert all(r.key == ledger_key("c", r.recipient) and r.state is SendState.DISPATCHING for r in returned)
+
+
 def test_keys_are_unique_integers_usable_as_gateway_user_ids(ledger: SendLedger) -> None:
     rows = dispatch(ledger, "c", [NewSend(f"49151000000{i:02d}", "h") for i in range(50)])
     keys = [r.key for r in rows]
