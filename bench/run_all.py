@@ -85,6 +85,20 @@ def verdicts(results: dict[str, dict[str, object]]) -> dict[str, dict[str, objec
         met = isinstance(value, int | float) and isinstance(target, int | float) and (
             value <= target if comparison == "<=" else value >= target)
         out[goal] = {"value": value, "goal": f"{comparison} {target}", "met": met}
+    out.update(growth_verdicts(results.get("growth", {})))
+    return out
+
+
+def growth_verdicts(growth: dict[str, object]) -> dict[str, dict[str, object]]:
+    """The growth benchmark's goals: converge/ideal and requests/minimum per fleet size (it states each
+    target), and every cost growing no faster than linearly from one size to the next."""
+    out: dict[str, dict[str, object]] = {}
+    for verdict in growth.get("goals", []):  # type: ignore[attr-defined]
+        name = f"{verdict['figure'].replace('_', ' / ', 1)} at {verdict['gateways']:,} gateways"
+        out[name] = {"value": verdict["value"], "goal": f"<= {verdict['goal']}", "met": verdict["met"]}
+    if "all_linear" in growth:
+        out["growth no faster than linear"] = {"value": growth["all_linear"], "goal": "== True",
+                                               "met": growth["all_linear"] is True}
     return out
 
 

@@ -94,6 +94,10 @@ DROP TABLE send_ledger_v1;
 class Cursor(Protocol):
     """What a transaction offers (sqlite3's and psycopg's cursors both fit)."""
 
+    @property
+    def rowcount(self) -> int:
+        """Rows the last statement changed; after ``executemany``, summed over its rows (both drivers do)."""
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...

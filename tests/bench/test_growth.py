@@ -53,3 +53,16 @@ def test_converge_over_ideal_is_held_to_1_2_below_the_large_fleet_and_1_3_from_i
     assert [(v["gateways"], v["figure"], v["goal"], v["met"]) for v in found] == [
         (10_000, "converge_ideal", 1.2, False), (10_000, "requests_minimum", 1.05, True),
         (100_000, "converge_ideal", 1.3, True), (100_000, "requests_minimum", 1.05, False)]
+
+
+def test_make_bench_summary_carries_the_growth_goals_per_size_and_the_linear_verdict() -> None:
+    """``run_all.py``'s summary holds growth.py's verdicts (its own goal per size) beside measures.md's."""
+    import run_all  # noqa: PLC0415
+
+    results = [{"gateways": 1_000, "converge_ideal": 1.1, "requests_minimum": 1.14},
+               {"gateways": 100_000, "converge_ideal": 1.25, "requests_minimum": 1.0}]
+    summary = run_all.verdicts({"growth": {"goals": growth.verdicts(results), "all_linear": False}})
+    assert summary["converge / ideal at 1,000 gateways"] == {"value": 1.1, "goal": "<= 1.2", "met": True}
+    assert summary["converge / ideal at 100,000 gateways"]["met"] is True  # 1.3 from the large fleet on
+    assert summary["requests / minimum at 1,000 gateways"]["met"] is False
+    assert summary["growth no faster than linear"]["met"] is False
