@@ -4,6 +4,8 @@ Writer, and push parsing (the faults every adapter survives alike: ``test_adapte
 
 from __future__ import annotations
 
+import asyncio
+import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -164,6 +166,35 @@ async def test_query_sms_result_chunks_numbers_as_well(client: SmsGatewayClient,
     await client.send_sms(recipients(40), text="x")
     found = await client.query_sms_result(numbers=[r.number for r in recipients(40)])
     assert (len(found), control.requests("POST /api/query_sms_result")) == (40, 2)
+
+
+@pytest.mark.parametrize("concurrency", [16, 2])
+async def test_the_chunks_of_one_query_are_in_flight_together_up_to_the_concurrency_limit(
+    tmp_path: Path, concurrency: int
+) -> None:
+    """Asking about 160 keys is five requests at once (one after the other, a send group's probe took a
+    round trip per 32 keys), never more than ``limits.concurrency``, and the results keep chunk order."""
+    flying = {"now": 0, "most": 0}
+
+    async def reply(request: httpx.Request) -> httpx.Response:
+        flying["now"] += 1
+        flying["most"] = max(flying["most"], flying["now"])
+        await asyncio.sleep(0.02)
+        flying["now"] -= 1
+        ids = json.loads(request.content)["user_id"]
+        return httpx.Response(200, json={"error_code": 200, "result": [
+            {"port": 0, "number": str(i), "time": "2026-01-01 00:00:00", "status": "SENDING", "count": 1,
+             "succ_count": 0, "ref_id": i, "imsi": "", "user_id": i} for i in reversed(ids)]})
+
+    spec = gateway_spec("https://gateway.invalid", name="b1", password_env="B1_SECRET",
+                        limits=BackendLimits(max_retries=0, concurrency=concurrency))
+    client = SmsGatewayClient.connect(spec, context(tmp_path), transport=httpx.MockTransport(reply), sleep=no_sleep)
+    try:
+        found = await client.query_sms_result(user_ids=list(range(1, 161)))
+    finally:
+        await client.aclose()
+    assert flying["most"] == min(5, concurrency)
+    assert [r.user_id for r in found] == [i for start in range(1, 161, 32) for i in reversed(range(start, start + 32))]
 
 
 async def test_query_sms_result_returns_typed_results(client: SmsGatewayClient, control: SandboxControl) -> None:

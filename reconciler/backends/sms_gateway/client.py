@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconciler.backends.http import BackendHttp
+from reconciler.backends.http import BackendHttp, fetch_in_order
 from reconciler.backends.protocol import ConnectContext
 from reconciler.backends.sms_gateway.replies import (
     DeliverStatus,
@@ -230,17 +230,16 @@ class SmsGatewayClient:
         time_after: datetime | None = None,
         time_before: datetime | None = None,
     ) -> list[SmsResult]:
-        """Sending results; ``user_ids`` and ``numbers`` go 32 per request (one request per chunk)."""
-        results: list[SmsResult] = []
+        """Sending results; ``user_ids`` and ``numbers`` go 32 per request (one request per chunk), the
+        requests as many at a time as the backend's concurrency limit allows, the results in chunk order."""
+        bodies = []
         for user_chunk, number_chunk in product(_chunks(user_ids), _chunks(numbers)):
             body = _filters(numbers=number_chunk, ports=ports, time_after=time_after, time_before=time_before)
             if user_chunk is not None:
                 body["user_id"] = user_chunk
-            results += await self._call(
-                "POST", "/api/query_sms_result", operation="query-sms-result", idempotent=True,
-                parse=lambda response: _parsed(response, "result", parse_sms_result), json=body,
-            )
-        return results
+            bodies.append(body)
+        return await self._each(bodies, "/api/query_sms_result", "query-sms-result",
+                                lambda response: _parsed(response, "result", parse_sms_result))
 
     async def query_sms_deliver_status(
         self,
@@ -250,16 +249,24 @@ class SmsGatewayClient:
         time_after: datetime | None = None,
         time_before: datetime | None = None,
     ) -> list[DeliverStatus]:
-        """Delivery reports; ``numbers`` go 32 per request."""
-        statuses: list[DeliverStatus] = []
-        for number_chunk in _chunks(numbers):
-            body = _filters(numbers=number_chunk, ports=ports, time_after=time_after, time_before=time_before)
-            statuses += await self._call(
-                "POST", "/api/query_sms_deliver_status", operation="query-sms-deliver-status",
-                idempotent=True, parse=lambda response: _parsed(response, "result", parse_deliver_status),
-                json=body,
-            )
-        return statuses
+        """Delivery reports; ``numbers`` go 32 per request, as ``query_sms_result``'s."""
+        bodies = [_filters(numbers=chunk, ports=ports, time_after=time_after, time_before=time_before)
+                  for chunk in _chunks(numbers)]
+        return await self._each(bodies, "/api/query_sms_deliver_status", "query-sms-deliver-status",
+                                lambda response: _parsed(response, "result", parse_deliver_status))
+
+    async def _each(self, bodies: Sequence[dict[str, Any]], path: str, operation: str,
+                    parse: Callable[[httpx.Response], list[T]]) -> list[T]:
+        """One query per body, ``limits.concurrency`` of them in flight (one after the other, a key set of
+        a few chunks took a round trip per chunk), their results joined in the order of the bodies."""
+        results: list[T] = []
+
+        async def fetch(index: int) -> list[T]:
+            return await self._call("POST", path, operation=operation, idempotent=True, parse=parse,
+                                    json=bodies[index])
+
+        await fetch_in_order(fetch, range(len(bodies)), self._http.limits.concurrency, results.extend)
+        return results
 
     async def stop_sms(self, task_id: int) -> None:
         """Stop what is still queued of a task (repeating it is harmless). Unknown task: ``NotFoundError``."""
