@@ -3,6 +3,7 @@ destinations as gateways change state, finish, download, or are notified."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from reconciler.sandbox.clock import SimClock
 from reconciler.sandbox.harness import SandboxServer
 from reconciler.sandbox.iot_campaigns.app import IotCampaignsSimulator
+from reconciler.sandbox.iot_campaigns.callbacks import CallbackDispatcher
 from reconciler.sandbox.testing import SandboxControl, running_simulator
 from tests.sandbox.test_sim_iot_campaigns_support import CallbackReceiver, logged_in
 
@@ -153,3 +155,31 @@ def test_successful_deliveries_are_counted_in_the_snapshot(api: httpx.Client, re
     receiver.wait_for(1)
     wait_until(lambda: SandboxControl.over(api).state()["callbackDeliveries"]["sent"] >= 1)
     assert SandboxControl.over(api).state()["callbackDeliveries"]["log"][0]["status"] == 204
+
+
+async def test_a_delivery_in_flight_at_a_reset_is_not_counted_after_it() -> None:
+    """A reset between a callback's POST and its reply: the reply is not counted in the reset state (a test
+    whose receiver saw a callback must not find it in the next test's state)."""
+    answer = asyncio.Event()
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await answer.wait()
+        writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(held, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    dispatcher = CallbackDispatcher(timeout_s=5)
+    dispatcher.enqueue(f"http://127.0.0.1:{port}/hook", {"event": "state-change"})
+    dispatcher.flush()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if not dispatcher.snapshot()["pending"]:
+            break
+    dispatcher.reset()
+    answer.set()
+    await asyncio.sleep(0.2)
+    server.close()
+    assert dispatcher.snapshot() == {"sent": 0, "failed": 0, "pending": 0, "log": []}

@@ -107,6 +107,7 @@ class CallbackDispatcher:
         self.sent = 0
         self.failed = 0
         self.log: deque[dict[str, Any]] = deque(maxlen=DELIVERY_LOG_SIZE)
+        self._epoch = 0  # moved on by reset(): a delivery begun before it is not counted after it
 
     def enqueue(self, url: str, payload: Mapping[str, Any]) -> None:
         self._pending.append(Delivery(url, payload))
@@ -129,12 +130,17 @@ class CallbackDispatcher:
 
     async def _deliver(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         entry: dict[str, Any] = {"url": delivery.url, "payload": dict(delivery.payload)}
+        epoch = self._epoch
         try:
             reply = await client.post(delivery.url, json=dict(delivery.payload))
         except httpx.HTTPError as exc:
+            if epoch != self._epoch:
+                return
             self.failed += 1
             entry["error"] = type(exc).__name__
         else:
+            if epoch != self._epoch:
+                return
             ok = reply.is_success
             self.sent += ok
             self.failed += not ok
@@ -142,6 +148,8 @@ class CallbackDispatcher:
         self.log.append(entry)
 
     def reset(self) -> None:
+        """Forget every delivery, the one in flight included (its reply, if it comes, is not counted)."""
+        self._epoch += 1
         self._pending.clear()
         self.sent = self.failed = 0
         self.log.clear()
