@@ -4,7 +4,7 @@ the script states, and whether it is met. The summary is the last line, one JSON
 
     .venv/bin/python bench/run_all.py [--quick]      # or: make bench
 
-A full run takes about ten minutes on a 2-core machine; ``--quick`` (a small fleet, one run of each)
+A full run takes about thirteen minutes on a 2-core machine; ``--quick`` (a small fleet, one run of each)
 about a minute, for checking that every script still works.
 """
 
@@ -24,9 +24,10 @@ PYTHON = sys.executable
 BENCHMARKS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("sandbox_capacity", "sandbox_capacity.py", (), ("--quick",)),
     ("validate", "validate_bench.py", (), ("--files", "100", "--runs", "1")),
-    ("converge", "converge.py", (), ("--quick",)),
+    ("converge", "converge.py", ("--runs", "5"), ("--quick",)),  # measures.md: medians of 5, spread shown
     ("converge_ogangi_in_flight_16", "converge.py", ("--ogangi-in-flight", "16"),
      ("--quick", "--ogangi-in-flight", "16")),
+    ("client_cpu", "client_cpu.py", (), ("--quick",)),  # issue 19: the HTTP client options side by side
     ("watch_latency", "watch_latency.py", (), ("--quick",)),
     ("sms_memory", "sms_memory.py", (), ("--quick",)),
     ("growth", "growth.py", ("--sizes", "1000,10000", "--svg", ""), ("--quick",)),
