@@ -43,7 +43,7 @@ test-latest: uv  ## the suite in a throwaway environment of the newest releases,
 bench: $(VENV)/.installed  ## every benchmark; figures are the last lines of each
 	$(PY) bench/run_all.py
 
-bench-large: $(VENV)/.installed  ## growth to the large fleet (100k gateways, 1M recipients): 1k, 10k, 100k; docs/growth.svg (~12 min)
+bench-large: $(VENV)/.installed  ## growth to the large fleet (100k gateways, 1M recipients): 1k, 10k, 100k; docs/growth.svg (~8 min)
 	$(PY) bench/growth.py --sizes 1000,10000,100000
 
 bench-peers: $(VENV)/.installed  ## the reconciler and an Ansible playbook on the same fleet, 3 rounds each (~25 min)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import math
 import os
@@ -69,6 +70,10 @@ PARTICIPANTS_PER_CAMPAIGN = 5_000
 RECIPIENTS_PER_GATEWAY = 10
 LINEAR = 12.0  # per 10x step: "no faster than linear", with a margin for a shared 2-core machine
 FLAT = 1.2  # per 10x step, for a figure that is already a ratio
+#: seconds: a step from a time under this is printed but not judged. The smallest fleet's plan and load take
+#: 9-60 ms, and on this 2-core VM the same code gave 0.0089 and 0.016 s for one of them in two runs the same
+#: night (medians of 5): a ratio from such a figure measures the machine, not the growth.
+NOISE_FLOOR_S = 0.05
 #: figure -> how it must grow ("linear" or "flat")
 GROWTH = {"load_cpu_s": "linear", "plan_first_s": "linear", "plan_noop_s": "linear", "dry_run_rss_mb": "linear",
           "converge_s": "linear", "converge_cpu_s": "linear", "converge_ideal": "flat", "requests_minimum": "flat",
@@ -137,6 +142,7 @@ def plan_seconds(inp: PlanInput, runs: int, profile: Path | None = None) -> floa
     ``profile``, one more call under cProfile, its statistics written there."""
     times = []
     for _ in range(runs):
+        gc.collect()  # each run pays for its own garbage, not for what the runs and sizes before it left
         started = time.process_time()
         plan(inp)
         times.append(time.process_time() - started)
@@ -149,6 +155,7 @@ def load_seconds(decl: Path, runs: int) -> float:
     """Median CPU time of loading the declarations (parse, validate, build the desired state)."""
     times = []
     for _ in range(runs):
+        gc.collect()
         started = time.process_time()
         load_desired_state([decl])
         times.append(time.process_time() - started)
@@ -270,8 +277,9 @@ def growth(results: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any
             ratio = b / a
             size_step = high["gateways"] / low["gateways"]
             bound = (LINEAR * size_step / 10) if how == "linear" else FLAT
+            judged = not (name.endswith("_s") and a < NOISE_FLOOR_S)
             steps.append({"from": low["gateways"], "to": high["gateways"], "ratio": round(ratio, 2),
-                          "ok": ratio <= bound})
+                          "ok": ratio <= bound if judged else None})
         if steps:
             out[name] = steps
     return out
@@ -285,9 +293,14 @@ def print_growth(results: Sequence[Mapping[str, Any]], grown: Mapping[str, list[
         if all(v is None for v in values):
             continue
         cells = "".join(f"{'-' if v is None else _fmt(v):>12}" for v in values)
-        steps = ", ".join(f"{s['ratio']}x {'ok' if s['ok'] else 'FASTER THAN ' + how.upper()}"
-                          for s in grown.get(name, []))
+        steps = ", ".join(f"{s['ratio']}x {_verdict(s['ok'], how)}" for s in grown.get(name, []))
         print(f"{name:<22}{cells}   {steps or '-'}")
+
+
+def _verdict(ok: bool | None, how: str) -> str:
+    if ok is None:
+        return f"not judged (from under {NOISE_FLOOR_S} s)"
+    return "ok" if ok else f"FASTER THAN {how.upper()}"
 
 
 def _fmt(value: float) -> str:
@@ -352,7 +365,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="gateways per fleet, comma-separated")
     parser.add_argument("--latency-ms", type=float, default=10.0)
-    parser.add_argument("--plan-runs", type=int, default=3)
+    parser.add_argument("--plan-runs", type=int, default=5)
     parser.add_argument("--skip-converge", action="store_true", help="plan time and dry-run RSS only")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write cProfile statistics of each plan here (plan-first-N.prof, plan-noop-N.prof)")
@@ -390,7 +403,7 @@ def main() -> None:
     rounded = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results]
     print(json.dumps({"sizes": sizes, "latency_ms": args.latency_ms, "results": rounded, "growth": grown,
                       "goals": goals,
-                      "all_linear": all(s["ok"] for steps in grown.values() for s in steps)}))
+                      "all_linear": all(s["ok"] is not False for steps in grown.values() for s in steps)}))
 
 
 if __name__ == "__main__":
