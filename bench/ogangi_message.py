@@ -3,7 +3,7 @@ the other, ``ideal.py``), so everything the client spends per message lands on t
 
     .venv/bin/python bench/ogangi_message.py [--messages 2000] [--quick]
 
-Two parts, against the fleet's simulators (one process each, ``fleet_sandbox.py``):
+Three parts, the first two against the fleet's simulators (one process each, ``fleet_sandbox.py``):
 
 1. Phases, warm, in this process, µs of CPU per message over ``--messages`` messages (the simulator at
    0.01 ms latency, so the loop never sleeps):
@@ -17,6 +17,8 @@ Two parts, against the fleet's simulators (one process each, ``fleet_sandbox.py`
    at 0), at 0.1 ms and at 10 ms of latency: wall time and the process's CPU per message
    (``cpu_per_message_fast_us``, ``cpu_per_message_10ms_us``). Their difference is what sleeping 10 ms
    between messages costs the same code (the process wakes to cold caches on a small VM).
+3. The machine alone: one fixed pure-Python workload with none of our code, back to back and after a 10 ms
+   sleep each time (``workload_back_to_back_us``, ``workload_after_10ms_sleep_us``).
 
 The figures are the last lines, ``name: value``, then all of them as one JSON object.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -114,6 +117,30 @@ def whole_send(messages: int) -> dict[str, float]:
     return figures
 
 
+WORKLOAD = [{"id": n, "name": f"gw-{n:05d}", "state": "DOWNLOADING"} for n in range(200)]
+
+
+def machine_after_sleep(rounds: int, repeats: int = 3) -> dict[str, float]:
+    """The machine's share of the 10 ms penalty: the CPU µs of one fixed pure-Python workload (JSON out and
+    back in of 200 small objects, none of our code), back to back and with a 10 ms sleep before each run,
+    alternating ``repeats`` times (medians). Where the second is well above the first, a process that sleeps
+    between messages pays for it whatever its code does."""
+    def per_run(gap: float) -> float:
+        spent = 0.0
+        for _ in range(rounds):
+            if gap:
+                time.sleep(gap)
+            started = time.process_time()
+            json.loads(json.dumps(WORKLOAD))
+            spent += time.process_time() - started
+        return spent / rounds * 1e6
+
+    per_run(0)
+    pairs = [(per_run(0), per_run(0.010)) for _ in range(repeats)]
+    return {"workload_back_to_back_us": round(statistics.median(p[0] for p in pairs), 1),
+            "workload_after_10ms_sleep_us": round(statistics.median(p[1] for p in pairs), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000)
@@ -131,6 +158,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-ogangi-", dir=TMPFS) as tmp:
             results["ledger_tmpfs_cpu_us"], results["ledger_tmpfs_wall_us"] = ledger_phase(Path(tmp), messages)
     results.update(whole_send(messages))
+    results.update(machine_after_sleep(100 if options.quick else 1000))
     for name, value in results.items():
         print(f"{name}: {value}")
     print(json.dumps(results))

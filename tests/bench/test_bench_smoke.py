@@ -21,7 +21,8 @@ EXPECTED = {
     "growth.py": {"sizes", "results", "growth", "goals", "all_linear"},
     "client_cpu.py": {"backendhttp_get_c1_us", "aiohttp_raw_get_c1_us", "aiohttp_seam_get_c1_us"},
     "transport_cpu.py": {"hand_small_c1_us", "llhttp_small_c1_us", "llhttp_chunked_c16_us"},
-    "ogangi_message.py": {"send_us", "build_sign_us", "parse_us", "ledger_wall_us", "cpu_per_message_10ms_us"},
+    "ogangi_message.py": {"send_us", "build_sign_us", "parse_us", "ledger_wall_us", "cpu_per_message_10ms_us",
+                          "workload_back_to_back_us", "workload_after_10ms_sleep_us"},
 }
 
 
