@@ -58,7 +58,6 @@ from measure import run_reconciler, state_url
 
 import reconciler.engine.reconcile as reconcile_module
 from reconciler.engine.reconcile import PassRequest, PassResult, run_pass
-from reconciler.cli.runtime import tune_garbage_collector
 from reconciler.engine.sms_outlook import OutlookMemo
 from reconciler.load.recipients import ScanMemo
 from reconciler.load import load_desired_state
@@ -361,7 +360,6 @@ def svg(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def main() -> None:
-    tune_garbage_collector()  # as a reconcile process does: the plan and passes measured here run in this one
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="gateways per fleet, comma-separated")
     parser.add_argument("--latency-ms", type=float, default=10.0)

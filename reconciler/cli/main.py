@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from reconciler.cli import commands
 from reconciler.cli.apply import split_prune_value
-from reconciler.cli.runtime import tune_garbage_collector
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,7 +45,6 @@ def with_default_command(argv: list[str], names: set[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    tune_garbage_collector()
     parser, names = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(split_prune_value(with_default_command(raw, names)))

@@ -8,17 +8,16 @@ no error was found. Bad input never raises: it becomes diagnostics.
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.cyclic_gc import cyclic_gc_paused
 from reconciler.diagnostics import Diagnostic, Severity, has_errors, sorted_diagnostics
 from reconciler.load.build import build_desired_state
 from reconciler.load.declared import Declared, Report
@@ -53,20 +52,6 @@ class LoadResult:
         return self.desired is not None
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Loading allocates many small containers and creates no reference cycles; the cyclic collector
-    would only re-scan them again and again (about a third of the parse time on large repositories).
-    Reference counting still frees everything as usual."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_desired_state(
     paths: Sequence[Path],
     *,
@@ -78,7 +63,7 @@ def load_desired_state(
     """Load and check every YAML file under ``paths``; never raises for bad input. ``now`` (default: the
     current time) is what a fixed schedule window is compared with: one that ended before it is a warning.
     ``scans``: recipient files checked by earlier loads of this process (a daemon's), kept by content."""
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():  # loading makes no reference cycles
         return _load([Path(p) for p in paths] or [Path("campaigns.d")], root=root, max_file_bytes=max_file_bytes,
                      now=now or datetime.now(UTC), scans=scans)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.actions import Verb
+from reconciler.cyclic_gc import cyclic_gc_paused
 from reconciler.model import CampaignSpec, IotCampaignSpec, Kind, ResourceKey, SimCampaignSpec, SmsCampaignSpec
 from reconciler.observed import BackendObservation
 from reconciler.planner.adopted_campaigns import plan_adopted_campaigns
@@ -29,6 +30,11 @@ RULES: tuple[tuple[type, Verb, Rule], ...] = (
 
 def plan(inp: PlanInput) -> Plan:
     """Decide every action needed to make the observed state look like the desired state."""
+    with cyclic_gc_paused():  # a plan is hundreds of thousands of new objects at 100k gateways, and no cycles
+        return _plan(inp)
+
+
+def _plan(inp: PlanInput) -> Plan:
     b = PlanBuilder()
     for backend in sorted(inp.desired.backends):
         observation = inp.observed.backends.get(backend)
